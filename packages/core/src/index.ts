@@ -1,0 +1,52 @@
+/**
+ * @scriptrunner/core — run uploaded scripts as child processes, stream every output line live, and
+ * keep a complete record of every run.
+ */
+export { createScriptRunner } from './runner.js';
+export type {
+  ScriptRunner,
+  ScriptRunnerOptions,
+  RunOptions,
+  ListScriptsOptions,
+  ListExecutionsOptions,
+  ReadLogsOptions,
+  Logger,
+} from './runner.js';
+export { memoryStore } from './stores/memory.js';
+export { ScriptRunnerError, isScriptRunnerError } from './errors.js';
+export type { ScriptRunnerErrorCode } from './errors.js';
+export { defaultClassifyLine } from './lines/classify.js';
+export { DEFAULT_RUNTIMES } from './process/runtimes.js';
+export { DEFAULT_FILENAME_PATTERN, DEFAULT_MAX_UPLOAD_BYTES } from './upload.js';
+export type { UploadInput, UploadOptions } from './upload.js';
+export type { RetryPolicy } from './lines/batcher.js';
+export type {
+  Store,
+  CreateScriptInput,
+  ScriptPatch,
+  ExecutionPatch,
+  ListScriptsQuery,
+  ListExecutionsQuery,
+  ReadLogsQuery,
+  InterruptQuery,
+} from './store.js';
+export type { Transport } from './transport.js';
+export { isTerminalStatus, TERMINAL_STATUSES } from './types.js';
+export type {
+  Script,
+  ScriptStatus,
+  Execution,
+  ExecutionStatus,
+  LogLine,
+  LogLevel,
+  LogStream,
+  Page,
+  JsonObject,
+  JsonValue,
+  LineClassifier,
+  RuntimeConfig,
+  LogBatchEvent,
+  ProgressEvent,
+  ScriptRunnerEvents,
+  RunnerEvent,
+} from './types.js';

@@ -1,0 +1,144 @@
+/**
+ * Numbers lines, gathers them into batches, persists each batch, and only then publishes it.
+ *
+ * - One `appendLogs` in flight per execution. With the store idle, lines are flushed at the end of
+ *   the read that produced them (`kick()`), so latency at low rates is one store write; while a
+ *   write is in flight, new lines gather into the next batch (up to `maxBatchLines`), so throughput
+ *   at high rates grows with the batch size instead of the number of writes.
+ * - Persist, then publish: `onPersisted` sees a batch only after the store accepted it.
+ * - Backpressure: past a high-water mark of buffered lines or bytes `onBackpressure(true)` asks the
+ *   caller to stop reading the child's pipes; below the low-water mark it is released again.
+ * - A failed write is retried with exponential backoff; when every attempt failed, `onFatal` is
+ *   called once and later lines are counted but dropped (they cannot be stored).
+ */
+import type { Store } from '../store.js';
+import type { LogLevel, LogLine, LogStream } from '../types.js';
+import { withRetry } from '../util.js';
+
+export interface RetryPolicy {
+  /** Attempts per write, including the first. */
+  attempts: number;
+  /** Delay before the second attempt; doubles each time up to `maxDelayMs`. */
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface BatcherOptions {
+  executionId: string;
+  store: Store;
+  maxBatchLines: number;
+  flushIntervalMs: number;
+  retry: RetryPolicy;
+  onPersisted(lines: LogLine[]): void;
+  onBackpressure(paused: boolean): void;
+  onRetry(error: unknown, attempt: number): void;
+  onFatal(error: unknown): void;
+}
+
+const HIGH_WATER_BYTES = 16 * 1024 * 1024;
+
+export class LogBatcher {
+  private nextSeq = 1;
+  private pending: LogLine[] = [];
+  private pendingChars = 0;
+  private flushing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private paused = false;
+  private failed = false;
+  private readonly highWaterLines: number;
+
+  /** Highest seq the store has accepted. */
+  persistedSeq = 0;
+
+  constructor(private readonly options: BatcherOptions) {
+    this.highWaterLines = Math.max(options.maxBatchLines * 4, 1000);
+  }
+
+  /** The seq of the last line handed to `add` (the final lineCount once drained). */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  get hasFailed(): boolean {
+    return this.failed;
+  }
+
+  add(stream: LogStream, level: LogLevel, text: string, time: Date): void {
+    const line: LogLine = { executionId: this.options.executionId, seq: this.nextSeq++, stream, level, text, time };
+    if (this.failed) return;
+    this.pending.push(line);
+    this.pendingChars += text.length;
+    if (!this.paused && (this.pending.length >= this.highWaterLines || this.pendingChars >= HIGH_WATER_BYTES)) {
+      this.paused = true;
+      this.options.onBackpressure(true);
+    }
+    // A safety net in case no kick() follows (lines added outside a read): bounded wait.
+    if (this.timer === null && this.flushing === null) {
+      this.timer = setTimeout(() => this.kick(), this.options.flushIntervalMs);
+    }
+  }
+
+  /** Start a write now if none is in flight. Called after each read from the child. */
+  kick(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.flushing !== null || this.pending.length === 0) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
+    });
+  }
+
+  /** Resolves when every line added so far was persisted (or dropped after a fatal failure). */
+  async drain(): Promise<void> {
+    this.kick();
+    while (this.flushing !== null) {
+      await this.flushing;
+      this.kick();
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0 && !this.failed) {
+      let batch: LogLine[];
+      if (this.pending.length <= this.options.maxBatchLines) {
+        batch = this.pending;
+        this.pending = [];
+        this.pendingChars = 0;
+      } else {
+        batch = this.pending.splice(0, this.options.maxBatchLines);
+        for (const line of batch) this.pendingChars -= line.text.length;
+      }
+      const ok = await this.persist(batch);
+      if (!ok) {
+        this.failed = true;
+        this.pending = [];
+        this.pendingChars = 0;
+        this.release();
+        return;
+      }
+      this.persistedSeq = batch[batch.length - 1]!.seq;
+      this.options.onPersisted(batch);
+      if (this.paused && this.pending.length < this.highWaterLines / 2 && this.pendingChars < HIGH_WATER_BYTES / 2) {
+        this.release();
+      }
+    }
+  }
+
+  private release(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.options.onBackpressure(false);
+  }
+
+  private async persist(batch: LogLine[]): Promise<boolean> {
+    try {
+      await withRetry(() => this.options.store.appendLogs(this.options.executionId, batch), this.options.retry, this.options.onRetry);
+      return true;
+    } catch (error) {
+      this.options.onFatal(error);
+      return false;
+    }
+  }
+}

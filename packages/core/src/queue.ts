@@ -1,0 +1,81 @@
+/**
+ * The in-process dispatch: at most `concurrency` executions run at once, at most `maxQueued` wait.
+ *
+ * This is one side of the dispatch seam: the runner asks a dispatcher to `reserve` room before it
+ * creates a queued execution, `enqueue`s it once stored, and the dispatcher calls `start` when a slot
+ * is free. A distributed dispatcher (BullMQ) implements the same shape with workers elsewhere.
+ */
+import { ScriptRunnerError } from './errors.js';
+
+export interface Dispatcher {
+  /** Claims a waiting place; throws `queue_full` when none is left. Release it with `release`. */
+  reserve(): void;
+  release(): void;
+  /** Turns a reservation into a queued execution. */
+  enqueue(executionId: string): void;
+  /** Removes a waiting execution; true when it was waiting (so it will never start). */
+  remove(executionId: string): boolean;
+  /** Ids still waiting, in order. */
+  waiting(): string[];
+}
+
+export class InProcessQueue implements Dispatcher {
+  private readonly queue: string[] = [];
+  private reserved = 0;
+  private running = 0;
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly maxQueued: number,
+    /** Starts an execution; the returned promise settles when it has ended. */
+    private readonly start: (executionId: string) => Promise<void>,
+  ) {}
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  reserve(): void {
+    // Room = the free running slots plus maxQueued waiting places.
+    if (this.running + this.queue.length + this.reserved >= this.concurrency + this.maxQueued) {
+      throw new ScriptRunnerError(
+        'queue_full',
+        `${this.queue.length} executions are already waiting (maxQueued ${this.maxQueued}); try again later`,
+        { details: { maxQueued: this.maxQueued, concurrency: this.concurrency } },
+      );
+    }
+    this.reserved++;
+  }
+
+  release(): void {
+    this.reserved--;
+  }
+
+  enqueue(executionId: string): void {
+    this.reserved--;
+    this.queue.push(executionId);
+    this.pump();
+  }
+
+  remove(executionId: string): boolean {
+    const index = this.queue.indexOf(executionId);
+    if (index === -1) return false;
+    this.queue.splice(index, 1);
+    return true;
+  }
+
+  waiting(): string[] {
+    return [...this.queue];
+  }
+
+  private pump(): void {
+    while (this.running < this.concurrency && this.queue.length > 0) {
+      const id = this.queue.shift()!;
+      this.running++;
+      void this.start(id).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+}

@@ -1,0 +1,622 @@
+/**
+ * createScriptRunner: the public methods and events, wiring store, dispatch, process control and
+ * the line pipeline together.
+ */
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import { nanoid } from 'nanoid';
+import { describeError, ScriptRunnerError } from './errors.js';
+import { ExecutionRun } from './execution.js';
+import type { RetryPolicy } from './lines/batcher.js';
+import { defaultClassifyLine } from './lines/classify.js';
+import { validateEnv } from './process/env.js';
+import { noIsolation } from './process/isolation.js';
+import { resolveRuntimes } from './process/runtimes.js';
+import { InProcessQueue } from './queue.js';
+import type { Store } from './store.js';
+import { memoryStore } from './stores/memory.js';
+import type { Transport } from './transport.js';
+import {
+  isTerminalStatus,
+  type Execution,
+  type ExecutionStatus,
+  type LineClassifier,
+  type LogLevel,
+  type LogLine,
+  type LogStream,
+  type Page,
+  type RunnerEvent,
+  type RuntimeConfig,
+  type Script,
+  type ScriptRunnerEvents,
+  type ScriptStatus,
+} from './types.js';
+import {
+  DEFAULT_FILENAME_PATTERN,
+  DEFAULT_MAX_UPLOAD_BYTES,
+  validateUpload,
+  type UploadInput,
+  type UploadOptions,
+} from './upload.js';
+import { sleep, withRetry } from './util.js';
+
+export interface Logger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface ScriptRunnerOptions {
+  /** Where scripts, executions and lines live. Default: `memoryStore()`. */
+  store?: Store;
+  /** Receive every published event after the store has it (e.g. the Socket.IO adapter). */
+  transports?: Transport[];
+  /** Executions running at once. Default 2. */
+  concurrency?: number;
+  /** Executions waiting beyond `concurrency`; more makes `run` reject with `queue_full`. Default 100. */
+  maxQueued?: number;
+  /** Default per-run timeout in ms; 0 disables it. Default 3,600,000 (one hour). */
+  timeoutMs?: number;
+  /** Between SIGTERM and SIGKILL when a run is stopped. Default 5,000. */
+  killGraceMs?: number;
+  /** After the main process exits, how long a background process may keep the pipes open. Default 1,000. */
+  drainTimeoutMs?: number;
+  /** Longer lines are cut with a marker and the execution is marked `truncated`. Default 65,536. */
+  maxLineBytes?: number;
+  /**
+   * Upper bound on how long a buffered line waits before its write starts when no write is in
+   * flight. Lines are normally written at the end of the read that produced them. Default 10.
+   */
+  flushIntervalMs?: number;
+  /** Most lines in one `appendLogs` call. Default 2,000. */
+  maxBatchLines?: number;
+  /** At most one `execution:progress` event per stream per this many ms. Default 100. */
+  progressIntervalMs?: number;
+  /** Retries of log and status writes while a run is active. Default 8 attempts, 100 ms doubling to 5 s. */
+  storeRetry?: Partial<RetryPolicy>;
+  upload?: UploadOptions;
+  /** Merged field by field over the built-in `python` runtime; new names add runtimes. */
+  runtimes?: Record<string, Partial<RuntimeConfig>>;
+  /** Variables every script gets, on top of the host allowlist (PATH, LANG, LC_*, TZ, TERM). */
+  env?: Record<string, string>;
+  /** Root of the per-execution run directories. Default `<os tmpdir>/scriptrunner`. */
+  workDir?: string;
+  /** Keep each run directory after the run (for debugging). Default false. */
+  keepWorkDir?: boolean;
+  /** Decides the level of each stdout/stderr line. */
+  classifyLine?: LineClassifier;
+  /** When set, each execution also writes `<logDir>/<executionId>.log` as plain text. */
+  logDir?: string;
+  /**
+   * Mark executions left `queued`/`running` by a runner that died as `interrupted` at start.
+   * Default true; turn off when several runners share one store.
+   */
+  recoverOnStart?: boolean;
+  /** Where warnings and unhandled errors go. Default `console`. */
+  logger?: Logger;
+}
+
+export interface RunOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  /** Overrides the runner's `timeoutMs` for this run; 0 disables the timeout. */
+  timeoutMs?: number;
+}
+
+export interface ListScriptsOptions {
+  status?: ScriptStatus | 'all';
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface ListExecutionsOptions {
+  scriptId?: string;
+  status?: ExecutionStatus;
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface ReadLogsOptions {
+  afterSeq?: number;
+  limit?: number;
+  levels?: LogLevel[];
+  streams?: LogStream[];
+}
+
+/** What `createScriptRunner` returns. Events are typed by `ScriptRunnerEvents` (eventemitter3). */
+export interface ScriptRunner
+  extends Pick<EventEmitter<ScriptRunnerEvents>, 'on' | 'once' | 'off' | 'listenerCount'> {
+  uploadScript(input: UploadInput): Promise<Script>;
+  listScripts(options?: ListScriptsOptions): Promise<Page<Script>>;
+  getScript(id: string): Promise<Script>;
+  getScriptContent(id: string): Promise<Uint8Array>;
+  archiveScript(id: string): Promise<Script>;
+  /** Resolves once the execution is queued, not when it ends. */
+  run(scriptId: string, options?: RunOptions): Promise<Execution>;
+  /** Resolves when the execution is terminal. */
+  waitFor(executionId: string): Promise<Execution>;
+  cancel(executionId: string): Promise<Execution>;
+  getExecution(id: string): Promise<Execution>;
+  listExecutions(options?: ListExecutionsOptions): Promise<Page<Execution>>;
+  readLogs(executionId: string, options?: ReadLogsOptions): Promise<LogLine[]>;
+  /** Stops accepting work, ends queued and running executions as `interrupted`, waits for them. */
+  close(): Promise<void>;
+}
+
+const MAX_ARGS = 256;
+const MAX_ARG_BYTES = 32 * 1024;
+const MAX_PAGE = 1000;
+const MAX_LOG_PAGE = 10_000;
+const WAIT_POLL_MS = 500;
+
+interface Active {
+  run: ExecutionRun | null;
+  /** A stop asked for before the run object existed (between dequeue and start). */
+  stopRequest: { reason: 'cancelled' | 'interrupted'; message: string } | null;
+  done: Promise<Execution>;
+  resolve: (execution: Execution) => void;
+}
+
+function positiveInt(value: number | undefined, fallback: number, name: string, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ScriptRunnerError('validation', `${name} must be an integer ≥ ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkId(id: unknown, what: string): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
+    throw new ScriptRunnerError('validation', `${what} id must be a non-empty string`);
+  }
+  return id;
+}
+
+class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
+  private readonly store: Store;
+  private readonly ownsStore: boolean;
+  private readonly transports: Transport[];
+  private readonly runtimes: Record<string, RuntimeConfig>;
+  private readonly upload: Required<UploadOptions>;
+  private readonly queue: InProcessQueue;
+  private readonly active = new Map<string, Active>();
+  private readonly pendingRuns = new Map<string, { options: RunOptions; script: Script; execution: Execution }>();
+  private readonly logger: Logger;
+  private readonly ready: Promise<void>;
+  private readonly settings: ExecutionRunSettings;
+  private readonly defaultTimeoutMs: number;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: ScriptRunnerOptions) {
+    super();
+    this.logger = options.logger ?? console;
+    this.store = options.store ?? memoryStore();
+    this.ownsStore = options.store === undefined;
+    this.transports = [...(options.transports ?? [])];
+    this.runtimes = resolveRuntimes(options.runtimes);
+    this.upload = {
+      pattern: options.upload?.pattern ?? DEFAULT_FILENAME_PATTERN,
+      maxBytes: positiveInt(options.upload?.maxBytes, DEFAULT_MAX_UPLOAD_BYTES, 'upload.maxBytes'),
+    };
+    this.defaultTimeoutMs = positiveInt(options.timeoutMs, 3_600_000, 'timeoutMs', 0);
+    const retry = options.storeRetry ?? {};
+    this.settings = {
+      store: this.store,
+      killGraceMs: positiveInt(options.killGraceMs, 5_000, 'killGraceMs', 0),
+      drainTimeoutMs: positiveInt(options.drainTimeoutMs, 1_000, 'drainTimeoutMs', 0),
+      maxLineBytes: positiveInt(options.maxLineBytes, 65_536, 'maxLineBytes', 16),
+      flushIntervalMs: positiveInt(options.flushIntervalMs, 10, 'flushIntervalMs', 0),
+      maxBatchLines: positiveInt(options.maxBatchLines, 2_000, 'maxBatchLines'),
+      progressIntervalMs: positiveInt(options.progressIntervalMs, 100, 'progressIntervalMs', 0),
+      storeRetry: {
+        attempts: positiveInt(retry.attempts, 8, 'storeRetry.attempts'),
+        minDelayMs: positiveInt(retry.minDelayMs, 100, 'storeRetry.minDelayMs', 0),
+        maxDelayMs: positiveInt(retry.maxDelayMs, 5_000, 'storeRetry.maxDelayMs', 0),
+      },
+      workDir: resolve(options.workDir ?? join(tmpdir(), 'scriptrunner')),
+      keepWorkDir: options.keepWorkDir ?? false,
+      logDir: options.logDir === undefined ? null : resolve(options.logDir),
+      classifyLine: options.classifyLine ?? defaultClassifyLine,
+      env: validateEnv(options.env, 'env'),
+      isolation: noIsolation,
+    };
+    this.queue = new InProcessQueue(
+      positiveInt(options.concurrency, 2, 'concurrency'),
+      positiveInt(options.maxQueued, 100, 'maxQueued', 0),
+      (id) => this.execute(id),
+    );
+    const startedAt = new Date();
+    this.ready = options.recoverOnStart === false ? Promise.resolve() : this.recover(startedAt);
+  }
+
+  // ------------------------------------------------------------------ scripts
+
+  async uploadScript(input: UploadInput): Promise<Script> {
+    await this.open();
+    const upload = validateUpload(input, this.upload, this.runtimes);
+    const now = new Date();
+    const script = await this.storeCall(() =>
+      this.store.createScript({
+        id: nanoid(),
+        filename: upload.filename,
+        runtime: upload.runtime,
+        sizeBytes: upload.content.byteLength,
+        sha256: upload.sha256,
+        description: upload.description,
+        metadata: upload.metadata,
+        status: 'active',
+        createdAt: now,
+        updatedAt: now,
+        lastRunAt: null,
+        totalRuns: 0,
+        content: upload.content,
+      }),
+    );
+    this.publish({ type: 'script:created', data: script });
+    return script;
+  }
+
+  async listScripts(options: ListScriptsOptions = {}): Promise<Page<Script>> {
+    await this.ready;
+    const status = options.status ?? 'active';
+    if (!['active', 'archived', 'all'].includes(status)) {
+      throw new ScriptRunnerError('validation', `status must be active, archived or all, got ${String(status)}`);
+    }
+    const limit = Math.min(positiveInt(options.limit, 50, 'limit'), MAX_PAGE);
+    return this.storeCall(() => this.store.listScripts({ status, limit, cursor: options.cursor ?? null }));
+  }
+
+  async getScript(id: string): Promise<Script> {
+    await this.ready;
+    checkId(id, 'script');
+    const script = await this.storeCall(() => this.store.getScript(id));
+    if (script === null) throw new ScriptRunnerError('not_found', `no script with id ${id}`, { details: { id } });
+    return script;
+  }
+
+  async getScriptContent(id: string): Promise<Uint8Array> {
+    await this.ready;
+    checkId(id, 'script');
+    const content = await this.storeCall(() => this.store.getScriptContent(id));
+    if (content === null) throw new ScriptRunnerError('not_found', `no script with id ${id}`, { details: { id } });
+    return content;
+  }
+
+  async archiveScript(id: string): Promise<Script> {
+    await this.open();
+    const script = await this.getScript(id);
+    if (script.status === 'archived') return script;
+    const updated = await this.storeCall(() =>
+      this.store.updateScript(id, { status: 'archived', updatedAt: new Date() }),
+    );
+    if (updated === null) throw new ScriptRunnerError('not_found', `no script with id ${id}`, { details: { id } });
+    this.publish({ type: 'script:archived', data: updated });
+    return updated;
+  }
+
+  // --------------------------------------------------------------- executions
+
+  async run(scriptId: string, options: RunOptions = {}): Promise<Execution> {
+    await this.open();
+    checkId(scriptId, 'script');
+    const args = this.validateArgs(options.args);
+    const env = validateEnv(options.env, 'env');
+    if (options.timeoutMs !== undefined) positiveInt(options.timeoutMs, 0, 'timeoutMs', 0);
+    const script = await this.getScript(scriptId);
+    if (script.status !== 'active') {
+      throw new ScriptRunnerError('conflict', `script ${scriptId} (${script.filename}) is archived and cannot be run`, {
+        details: { scriptId },
+      });
+    }
+    if (this.runtimes[script.runtime] === undefined) {
+      throw new ScriptRunnerError('conflict', `script ${scriptId} needs the "${script.runtime}" runtime, which is not configured`);
+    }
+    // Claim the waiting place before anything is stored, so a full queue leaves no trace.
+    this.queue.reserve();
+    let execution: Execution;
+    try {
+      const queuedAt = new Date();
+      execution = await this.storeCall(() =>
+        this.store.createExecution({
+          id: nanoid(),
+          scriptId,
+          status: 'queued',
+          args,
+          exitCode: null,
+          signal: null,
+          queuedAt,
+          startedAt: null,
+          finishedAt: null,
+          durationMs: null,
+          lineCount: 0,
+          errorMessage: null,
+          truncated: false,
+        }),
+      );
+      await this.storeCall(() => this.store.recordRun(scriptId, queuedAt));
+    } catch (error) {
+      this.queue.release();
+      throw error;
+    }
+    const runOptions: RunOptions = { args };
+    if (env !== undefined) runOptions.env = env;
+    if (options.timeoutMs !== undefined) runOptions.timeoutMs = options.timeoutMs;
+    this.pendingRuns.set(execution.id, { options: runOptions, script, execution });
+    this.track(execution.id);
+    this.publish({ type: 'execution:queued', data: execution });
+    this.queue.enqueue(execution.id);
+    return execution;
+  }
+
+  async waitFor(executionId: string): Promise<Execution> {
+    await this.ready;
+    checkId(executionId, 'execution');
+    const active = this.active.get(executionId);
+    if (active) return active.done;
+    // Not ours (another runner on the same store) or already over: read the store until terminal.
+    for (;;) {
+      const execution = await this.getExecution(executionId);
+      if (isTerminalStatus(execution.status)) return execution;
+      const local = this.active.get(executionId);
+      if (local) return local.done;
+      await sleep(WAIT_POLL_MS);
+    }
+  }
+
+  async cancel(executionId: string): Promise<Execution> {
+    await this.ready;
+    checkId(executionId, 'execution');
+    const active = this.active.get(executionId);
+    if (!active) {
+      const execution = await this.getExecution(executionId);
+      if (isTerminalStatus(execution.status)) return execution;
+      throw new ScriptRunnerError('conflict', `execution ${executionId} is ${execution.status} in another runner`, {
+        details: { executionId },
+      });
+    }
+    if (this.queue.remove(executionId)) {
+      // It never started and never will.
+      const finishedAt = new Date();
+      await this.finishUnstarted(executionId, 'cancelled', 'cancelled before it started', finishedAt);
+    } else {
+      this.stopActive(active, 'cancelled', 'cancelled by request');
+    }
+    return active.done;
+  }
+
+  async getExecution(id: string): Promise<Execution> {
+    await this.ready;
+    checkId(id, 'execution');
+    const execution = await this.storeCall(() => this.store.getExecution(id));
+    if (execution === null) throw new ScriptRunnerError('not_found', `no execution with id ${id}`, { details: { id } });
+    // The stored lineCount is written at the end; while running, report what is stored so far.
+    const run = this.active.get(id)?.run;
+    if (run && !isTerminalStatus(execution.status)) execution.lineCount = run.persistedLineCount;
+    return execution;
+  }
+
+  async listExecutions(options: ListExecutionsOptions = {}): Promise<Page<Execution>> {
+    await this.ready;
+    const limit = Math.min(positiveInt(options.limit, 50, 'limit'), MAX_PAGE);
+    const query: Parameters<Store['listExecutions']>[0] = { limit, cursor: options.cursor ?? null };
+    if (options.scriptId !== undefined) query.scriptId = checkId(options.scriptId, 'script');
+    if (options.status !== undefined) {
+      const statuses: ExecutionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted'];
+      if (!statuses.includes(options.status)) {
+        throw new ScriptRunnerError('validation', `status must be one of ${statuses.join(', ')}`);
+      }
+      query.status = options.status;
+    }
+    return this.storeCall(() => this.store.listExecutions(query));
+  }
+
+  async readLogs(executionId: string, options: ReadLogsOptions = {}): Promise<LogLine[]> {
+    await this.ready;
+    checkId(executionId, 'execution');
+    const afterSeq = positiveInt(options.afterSeq, 0, 'afterSeq', 0);
+    const limit = Math.min(positiveInt(options.limit, 1000, 'limit'), MAX_LOG_PAGE);
+    const levels = this.checkList(options.levels, ['info', 'warn', 'error'], 'levels');
+    const streams = this.checkList(options.streams, ['stdout', 'stderr', 'system'], 'streams');
+    const execution = await this.storeCall(() => this.store.getExecution(executionId));
+    if (execution === null) {
+      throw new ScriptRunnerError('not_found', `no execution with id ${executionId}`, { details: { id: executionId } });
+    }
+    const query: Parameters<Store['readLogs']>[1] = { afterSeq, limit };
+    if (levels) query.levels = levels;
+    if (streams) query.streams = streams;
+    return this.storeCall(() => this.store.readLogs(executionId, query));
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    await this.ready.catch(() => undefined);
+    const finishedAt = new Date();
+    for (const id of this.queue.waiting()) {
+      if (this.queue.remove(id)) await this.finishUnstarted(id, 'interrupted', 'the runner was closed before it started', finishedAt);
+    }
+    for (const active of this.active.values()) this.stopActive(active, 'interrupted', 'the runner was closed');
+    await Promise.all([...this.active.values()].map((a) => a.done));
+    for (const transport of this.transports) {
+      try {
+        await transport.close?.();
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
+    if (this.ownsStore) await this.store.close?.();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async open(): Promise<void> {
+    if (this.closed) throw new ScriptRunnerError('closed', 'the runner is closed');
+    await this.ready;
+    if (this.closed) throw new ScriptRunnerError('closed', 'the runner is closed');
+  }
+
+  private async recover(startedAt: Date): Promise<void> {
+    try {
+      const interrupted = await this.store.interruptStaleExecutions({
+        queuedBefore: startedAt,
+        finishedAt: new Date(),
+        errorMessage: 'the runner stopped before this execution finished',
+      });
+      for (const execution of interrupted) this.publish({ type: 'execution:finished', data: execution });
+    } catch (error) {
+      this.reportError(new ScriptRunnerError('store', `could not recover stale executions: ${describeError(error)}`, { cause: error }));
+    }
+  }
+
+  private track(executionId: string): void {
+    let resolveDone!: (execution: Execution) => void;
+    const done = new Promise<Execution>((r) => {
+      resolveDone = r;
+    });
+    this.active.set(executionId, { run: null, stopRequest: null, done, resolve: resolveDone });
+  }
+
+  private stopActive(active: Active, reason: 'cancelled' | 'interrupted', message: string): void {
+    if (active.run) active.run.stop(reason, message);
+    else active.stopRequest ??= { reason, message };
+  }
+
+  private untrack(execution: Execution): void {
+    const active = this.active.get(execution.id);
+    this.active.delete(execution.id);
+    this.pendingRuns.delete(execution.id);
+    active?.resolve(execution);
+  }
+
+  /** Called by the queue when a slot is free. Never rejects. */
+  private async execute(executionId: string): Promise<void> {
+    const pending = this.pendingRuns.get(executionId);
+    const active = this.active.get(executionId);
+    if (!pending || !active) return;
+    const { script, options, execution } = pending;
+    const runtime = this.runtimes[script.runtime]!;
+    const run = new ExecutionRun(
+      {
+        execution,
+        script,
+        runtime,
+        env: options.env,
+        timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
+      },
+      this.settings,
+      {
+        started: (execution) => this.publish({ type: 'execution:started', data: execution }),
+        log: (lines) => this.publish({ type: 'execution:log', data: { executionId, lines } }),
+        progress: (progress) => this.publish({ type: 'execution:progress', data: progress }),
+        error: (error) => this.reportError(error),
+      },
+    );
+    active.run = run;
+    if (active.stopRequest) run.stop(active.stopRequest.reason, active.stopRequest.message);
+    const final = await run.run();
+    this.publish({ type: 'execution:finished', data: final });
+    this.untrack(final);
+  }
+
+  private async finishUnstarted(executionId: string, status: ExecutionStatus, message: string, finishedAt: Date): Promise<void> {
+    const patch = { status, finishedAt, durationMs: 0, errorMessage: message, exitCode: null, signal: null, lineCount: 0 };
+    const stored = await withRetry(() => this.store.updateExecution(executionId, patch), this.settings.storeRetry).catch(
+      (error: unknown) => {
+        this.reportError(new ScriptRunnerError('store', `could not store the end of execution ${executionId}: ${describeError(error)}`, { cause: error }));
+        return null;
+      },
+    );
+    const final: Execution = stored ?? {
+      id: executionId,
+      scriptId: this.pendingRuns.get(executionId)?.script.id ?? '',
+      args: this.pendingRuns.get(executionId)?.options.args ?? [],
+      queuedAt: finishedAt,
+      startedAt: null,
+      truncated: false,
+      ...patch,
+    };
+    this.publish({ type: 'execution:finished', data: final });
+    this.untrack(final);
+  }
+
+  private publish(event: RunnerEvent): void {
+    try {
+      // The union guarantees data matches the event name; eventemitter3's typing cannot see that.
+      (this.emit as (name: string, data: unknown) => boolean)(event.type, event.data);
+    } catch (error) {
+      // A throwing listener must not break the pipeline of a run.
+      this.reportError(error);
+    }
+    for (const transport of this.transports) {
+      try {
+        const result = transport.publish(event);
+        if (result && typeof (result as Promise<void>).catch === 'function') {
+          (result as Promise<void>).catch((error: unknown) => this.reportError(error));
+        }
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
+  }
+
+  private reportError(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', err);
+        return;
+      } catch (listenerError) {
+        this.logger.error(`[scriptrunner] an error listener threw: ${describeError(listenerError)}`);
+      }
+    }
+    this.logger.error(err.message.startsWith('[scriptrunner]') ? err.message : `[scriptrunner] ${err.message}`);
+  }
+
+  private async storeCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof ScriptRunnerError) throw error;
+      throw new ScriptRunnerError('store', `the store failed: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  private validateArgs(args: unknown): string[] {
+    if (args === undefined || args === null) return [];
+    if (!Array.isArray(args)) throw new ScriptRunnerError('validation', 'args must be a list of strings');
+    if (args.length > MAX_ARGS) throw new ScriptRunnerError('validation', `at most ${MAX_ARGS} args are accepted`);
+    for (const [i, arg] of args.entries()) {
+      if (typeof arg !== 'string') throw new ScriptRunnerError('validation', `args[${i}] must be a string`);
+      if (arg.includes('\0')) throw new ScriptRunnerError('validation', `args[${i}] must not contain NUL bytes`);
+      if (Buffer.byteLength(arg) > MAX_ARG_BYTES) {
+        throw new ScriptRunnerError('validation', `args[${i}] is longer than ${MAX_ARG_BYTES} bytes`);
+      }
+    }
+    return [...(args as string[])];
+  }
+
+  private checkList<T extends string>(values: T[] | undefined, allowed: T[], name: string): T[] | undefined {
+    if (values === undefined) return undefined;
+    if (!Array.isArray(values) || values.some((v) => !allowed.includes(v))) {
+      throw new ScriptRunnerError('validation', `${name} must be a list of ${allowed.join(', ')}`);
+    }
+    return values.length > 0 ? [...values] : undefined;
+  }
+}
+
+type ExecutionRunSettings = ConstructorParameters<typeof ExecutionRun>[1];
+
+/**
+ * Creates a runner. With no options it keeps everything in memory and runs `test_*.py` /
+ * `experiment_*.py` uploads with `python3 -u`, two at a time.
+ */
+export function createScriptRunner(options: ScriptRunnerOptions = {}): ScriptRunner {
+  return new Runner(options);
+}

@@ -1,0 +1,157 @@
+/**
+ * The Store: where scripts, executions and log lines live.
+ *
+ * A store is a plain object (usually returned by a factory such as `memoryStore()` or
+ * `prismaStore(prisma)`). The runner is its only writer for the executions it runs; several runners
+ * may share one store. Every implementation must pass the conformance suite exported from
+ * `@scriptrunner/core/testing`, which checks each rule written here against what really landed.
+ *
+ * General rules for every method:
+ * - Methods never return objects the store keeps using internally: callers may keep or mutate what
+ *   they receive without changing stored state.
+ * - "Absent" is `null`, never an exception. Exceptions mean the store itself failed; the runner
+ *   retries the log and status writes of a running execution and reports other failures as
+ *   `ScriptRunnerError` with code `store`.
+ * - Dates go in and come out as `Date` objects with millisecond precision.
+ * - Ids are created by the runner (nanoid); the store keeps them as given.
+ */
+import type {
+  Execution,
+  ExecutionStatus,
+  JsonObject,
+  LogLevel,
+  LogLine,
+  LogStream,
+  Page,
+  Script,
+  ScriptStatus,
+} from './types.js';
+
+/** A new script: every field of `Script` plus its bytes. */
+export interface CreateScriptInput extends Script {
+  content: Uint8Array;
+}
+
+/** Fields of a script that may change after creation. */
+export interface ScriptPatch {
+  status?: ScriptStatus;
+  description?: string | null;
+  metadata?: JsonObject;
+  updatedAt: Date;
+}
+
+/** Fields of an execution that may change after creation. */
+export type ExecutionPatch = Partial<Omit<Execution, 'id' | 'scriptId' | 'args' | 'queuedAt'>>;
+
+export interface ListScriptsQuery {
+  /** Default `active`. `all` returns both. */
+  status?: ScriptStatus | 'all';
+  /** 1..1000; the runner always passes a value. */
+  limit: number;
+  /** An opaque `nextCursor` from a previous page of the same query. */
+  cursor?: string | null;
+}
+
+export interface ListExecutionsQuery {
+  scriptId?: string;
+  status?: ExecutionStatus;
+  limit: number;
+  cursor?: string | null;
+}
+
+export interface ReadLogsQuery {
+  /** Return lines with `seq > afterSeq`. Default 0 (from the first line). */
+  afterSeq?: number;
+  /** At most this many lines (the runner always passes 1..10000). */
+  limit: number;
+  /** Only these levels; absent or empty means all. */
+  levels?: LogLevel[];
+  /** Only these streams; absent or empty means all. */
+  streams?: LogStream[];
+}
+
+export interface InterruptQuery {
+  /** Only executions queued strictly before this instant are touched. */
+  queuedBefore: Date;
+  /** Written to `finishedAt`. */
+  finishedAt: Date;
+  /** Written to `errorMessage`. */
+  errorMessage: string;
+}
+
+export interface Store {
+  // ---------------------------------------------------------------- scripts
+
+  /** Stores a new script and its bytes exactly. Returns the stored script. */
+  createScript(input: CreateScriptInput): Promise<Script>;
+
+  /** The script, or null when no script has that id (archived scripts are returned). */
+  getScript(id: string): Promise<Script | null>;
+
+  /** The exact bytes given to `createScript`, or null when no script has that id. */
+  getScriptContent(id: string): Promise<Uint8Array | null>;
+
+  /**
+   * Scripts newest first: ordered by `createdAt` descending, then `id` descending for equal times.
+   * Following `nextCursor` until it is null visits every matching script exactly once, even when
+   * scripts are created meanwhile (new ones appear only on a fresh first page). An unknown or
+   * malformed cursor yields an empty page with `nextCursor: null`, never an exception.
+   */
+  listScripts(query: ListScriptsQuery): Promise<Page<Script>>;
+
+  /** Applies the patch; returns the updated script, or null when no script has that id. */
+  updateScript(id: string, patch: ScriptPatch): Promise<Script | null>;
+
+  /**
+   * Atomically increments `totalRuns` by one and sets `lastRunAt` to the later of its current value
+   * and `at`. Concurrent calls never lose an increment. Returns the updated script, or null when
+   * no script has that id.
+   */
+  recordRun(scriptId: string, at: Date): Promise<Script | null>;
+
+  // ------------------------------------------------------------- executions
+
+  /** Stores a new execution exactly as given. Returns the stored execution. */
+  createExecution(execution: Execution): Promise<Execution>;
+
+  /** Applies the patch; returns the updated execution, or null when no execution has that id. */
+  updateExecution(id: string, patch: ExecutionPatch): Promise<Execution | null>;
+
+  /** The execution, or null. */
+  getExecution(id: string): Promise<Execution | null>;
+
+  /**
+   * Executions newest first: `queuedAt` descending, then `id` descending. Cursor rules as in
+   * `listScripts`.
+   */
+  listExecutions(query: ListExecutionsQuery): Promise<Page<Execution>>;
+
+  /**
+   * Marks every execution that is still `queued` or `running` and was queued before
+   * `query.queuedBefore` as `interrupted`, with `finishedAt`, `errorMessage` and `durationMs`
+   * (`finishedAt - startedAt`, or 0 when it never started) set. Other executions are untouched.
+   * Returns the executions it changed, as stored afterwards. Used when a runner starts, to end
+   * the runs of a runner that died.
+   */
+  interruptStaleExecutions(query: InterruptQuery): Promise<Execution[]>;
+
+  // ------------------------------------------------------------------- logs
+
+  /**
+   * Stores log lines of one execution. Lines are given in ascending `seq` order and all belong to
+   * `executionId`. Idempotent on `seq`: a line whose `(executionId, seq)` is already stored is
+   * ignored (the stored one is kept), so a batch retried after a partial failure never duplicates
+   * a line. The promise resolves only once every line is durably readable through `readLogs`.
+   */
+  appendLogs(executionId: string, lines: LogLine[]): Promise<void>;
+
+  /**
+   * Lines of one execution with `seq > afterSeq`, ascending by `seq`, at most `limit`, filtered by
+   * `levels`/`streams` when given (the limit applies after filtering). An unknown execution yields
+   * an empty array.
+   */
+  readLogs(executionId: string, query: ReadLogsQuery): Promise<LogLine[]>;
+
+  /** Releases connections or files the store opened itself. Optional. */
+  close?(): Promise<void>;
+}

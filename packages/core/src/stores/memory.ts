@@ -1,0 +1,195 @@
+/**
+ * The memory store: the default when no store is given. Everything lives in this process and is
+ * gone when it exits; use it for tests, demos and short-lived tools.
+ */
+import type {
+  CreateScriptInput,
+  ExecutionPatch,
+  InterruptQuery,
+  ListExecutionsQuery,
+  ListScriptsQuery,
+  ReadLogsQuery,
+  ScriptPatch,
+  Store,
+} from '../store.js';
+import type { Execution, LogLine, Page, Script } from '../types.js';
+import { compareNewestFirst, decodeCursor, encodeCursor, isAfterCursor } from './cursor.js';
+
+function copyScript(script: Script): Script {
+  return {
+    ...script,
+    metadata: structuredClone(script.metadata),
+    createdAt: new Date(script.createdAt),
+    updatedAt: new Date(script.updatedAt),
+    lastRunAt: script.lastRunAt && new Date(script.lastRunAt),
+  };
+}
+
+function copyExecution(execution: Execution): Execution {
+  return {
+    ...execution,
+    args: [...execution.args],
+    queuedAt: new Date(execution.queuedAt),
+    startedAt: execution.startedAt && new Date(execution.startedAt),
+    finishedAt: execution.finishedAt && new Date(execution.finishedAt),
+  };
+}
+
+function copyLine(line: LogLine): LogLine {
+  return { ...line, time: new Date(line.time) };
+}
+
+function page<T>(
+  items: T[],
+  key: (item: T) => [number, string],
+  limit: number,
+  cursor: string | null | undefined,
+): Page<T> {
+  let candidates = items;
+  if (cursor) {
+    const after = decodeCursor(cursor);
+    if (after === null) return { items: [], nextCursor: null };
+    candidates = items.filter((item) => isAfterCursor(...key(item), after));
+  }
+  candidates.sort((a, b) => compareNewestFirst(...key(a), ...key(b)));
+  const slice = candidates.slice(0, limit);
+  const last = slice[slice.length - 1];
+  const nextCursor =
+    candidates.length > limit && last !== undefined ? encodeCursor(new Date(key(last)[0]), key(last)[1]) : null;
+  return { items: slice, nextCursor };
+}
+
+export function memoryStore(): Store {
+  const scripts = new Map<string, Script>();
+  const contents = new Map<string, Uint8Array>();
+  const executions = new Map<string, Execution>();
+  // Index = seq - 1; sequences are gap-free in practice, holes are tolerated.
+  const logs = new Map<string, Array<LogLine | undefined>>();
+
+  return {
+    async createScript(input: CreateScriptInput) {
+      const { content, ...script } = input;
+      scripts.set(script.id, copyScript(script));
+      contents.set(script.id, new Uint8Array(content));
+      return copyScript(script);
+    },
+
+    async getScript(id) {
+      const script = scripts.get(id);
+      return script ? copyScript(script) : null;
+    },
+
+    async getScriptContent(id) {
+      const content = contents.get(id);
+      return content ? new Uint8Array(content) : null;
+    },
+
+    async listScripts(query: ListScriptsQuery) {
+      const status = query.status ?? 'active';
+      const matching = [...scripts.values()].filter((s) => status === 'all' || s.status === status);
+      const result = page(matching, (s) => [s.createdAt.getTime(), s.id], query.limit, query.cursor);
+      return { items: result.items.map(copyScript), nextCursor: result.nextCursor };
+    },
+
+    async updateScript(id, patch: ScriptPatch) {
+      const script = scripts.get(id);
+      if (!script) return null;
+      const updated: Script = { ...script };
+      if (patch.status !== undefined) updated.status = patch.status;
+      if (patch.description !== undefined) updated.description = patch.description;
+      if (patch.metadata !== undefined) updated.metadata = structuredClone(patch.metadata);
+      updated.updatedAt = new Date(patch.updatedAt);
+      scripts.set(id, updated);
+      return copyScript(updated);
+    },
+
+    async recordRun(scriptId, at) {
+      const script = scripts.get(scriptId);
+      if (!script) return null;
+      // Synchronous read-modify-write: atomic on the single JS thread.
+      script.totalRuns += 1;
+      if (script.lastRunAt === null || script.lastRunAt.getTime() < at.getTime()) script.lastRunAt = new Date(at);
+      return copyScript(script);
+    },
+
+    async createExecution(execution) {
+      executions.set(execution.id, copyExecution(execution));
+      return copyExecution(execution);
+    },
+
+    async updateExecution(id, patch: ExecutionPatch) {
+      const execution = executions.get(id);
+      if (!execution) return null;
+      const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+      const updated = copyExecution({ ...execution, ...defined });
+      executions.set(id, updated);
+      return copyExecution(updated);
+    },
+
+    async getExecution(id) {
+      const execution = executions.get(id);
+      return execution ? copyExecution(execution) : null;
+    },
+
+    async listExecutions(query: ListExecutionsQuery) {
+      const matching = [...executions.values()].filter(
+        (e) =>
+          (query.scriptId === undefined || e.scriptId === query.scriptId) &&
+          (query.status === undefined || e.status === query.status),
+      );
+      const result = page(matching, (e) => [e.queuedAt.getTime(), e.id], query.limit, query.cursor);
+      return { items: result.items.map(copyExecution), nextCursor: result.nextCursor };
+    },
+
+    async interruptStaleExecutions(query: InterruptQuery) {
+      const changed: Execution[] = [];
+      for (const execution of executions.values()) {
+        if (execution.status !== 'queued' && execution.status !== 'running') continue;
+        if (execution.queuedAt.getTime() >= query.queuedBefore.getTime()) continue;
+        execution.status = 'interrupted';
+        execution.finishedAt = new Date(query.finishedAt);
+        execution.errorMessage = query.errorMessage;
+        execution.durationMs = execution.startedAt
+          ? Math.max(0, query.finishedAt.getTime() - execution.startedAt.getTime())
+          : 0;
+        changed.push(copyExecution(execution));
+      }
+      return changed;
+    },
+
+    async appendLogs(executionId, lines) {
+      let stored = logs.get(executionId);
+      if (!stored) {
+        stored = [];
+        logs.set(executionId, stored);
+      }
+      for (const line of lines) {
+        const index = line.seq - 1;
+        if (stored[index] === undefined) stored[index] = copyLine(line);
+      }
+    },
+
+    async readLogs(executionId, query: ReadLogsQuery) {
+      const stored = logs.get(executionId);
+      if (!stored) return [];
+      const levels = query.levels && query.levels.length > 0 ? new Set(query.levels) : null;
+      const streams = query.streams && query.streams.length > 0 ? new Set(query.streams) : null;
+      const result: LogLine[] = [];
+      for (let i = Math.max(0, query.afterSeq ?? 0); i < stored.length && result.length < query.limit; i++) {
+        const line = stored[i];
+        if (line === undefined) continue;
+        if (levels && !levels.has(line.level)) continue;
+        if (streams && !streams.has(line.stream)) continue;
+        result.push(copyLine(line));
+      }
+      return result;
+    },
+
+    async close() {
+      scripts.clear();
+      contents.clear();
+      executions.clear();
+      logs.clear();
+    },
+  };
+}
