@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions } from '../src/index.js';
+
+export const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures');
+
+export function fixture(name: string): Buffer {
+  return readFileSync(join(FIXTURES, name));
+}
+
+/** Quiet by default: store-retry warnings in fault tests would only clutter the output. */
+export const silentLogger = { warn: () => {}, error: () => {} };
+
+const runners: ScriptRunner[] = [];
+
+export function makeRunner(options: ScriptRunnerOptions = {}): ScriptRunner {
+  const runner = createScriptRunner({ logger: silentLogger, killGraceMs: 1000, ...options });
+  runners.push(runner);
+  return runner;
+}
+
+export async function closeRunners(): Promise<void> {
+  await Promise.all(runners.splice(0).map((r) => r.close()));
+}
+
+/** Uploads a fixture (or inline code) and runs it to the end. */
+export async function runFixture(
+  runner: ScriptRunner,
+  name: string,
+  options: { args?: string[]; timeoutMs?: number; env?: Record<string, string>; code?: string } = {},
+) {
+  const script = await runner.uploadScript({ filename: name, content: options.code ?? fixture(name) });
+  const lines: LogLine[] = [];
+  const onLog = (batch: { executionId: string; lines: LogLine[] }) => {
+    if (batch.executionId === execution.id) lines.push(...batch.lines);
+  };
+  runner.on('execution:log', onLog);
+  const runOptions: { args?: string[]; timeoutMs?: number; env?: Record<string, string> } = {};
+  if (options.args) runOptions.args = options.args;
+  if (options.timeoutMs !== undefined) runOptions.timeoutMs = options.timeoutMs;
+  if (options.env) runOptions.env = options.env;
+  const execution = await runner.run(script.id, runOptions);
+  const final = await runner.waitFor(execution.id);
+  runner.off('execution:log', onLog);
+  return { script, execution: final, lines, texts: lines.map((l) => l.text) };
+}
+
+/** Alive means running or sleeping; a zombie waiting to be reaped by init counts as gone. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitUntil(check: () => boolean, timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return check();
+}

@@ -1,0 +1,241 @@
+/**
+ * The queue, cancel of queued runs, recovery of stale executions, close(), store faults, and the
+ * public read methods.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createScriptRunner, memoryStore, ScriptRunnerError, type Execution, type Store } from '../src/index.js';
+import { sampleExecution, sampleScript } from '../src/testing/index.js';
+import { closeRunners, fixture, isAlive, makeRunner, runFixture, silentLogger, waitUntil } from './helpers.js';
+
+afterEach(closeRunners);
+
+const SLEEP = 'import time\nprint("start", flush=True)\ntime.sleep(0.4)\nprint("end")\n';
+
+describe('queue', () => {
+  it('never runs more than `concurrency` at once', async () => {
+    const runner = makeRunner({ concurrency: 2 });
+    const script = await runner.uploadScript({ filename: 'test_sleep.py', content: SLEEP });
+    let running = 0;
+    let peak = 0;
+    runner.on('execution:started', () => {
+      running++;
+      peak = Math.max(peak, running);
+    });
+    runner.on('execution:finished', () => {
+      running--;
+    });
+    const executions = await Promise.all(Array.from({ length: 6 }, () => runner.run(script.id)));
+    expect(executions.every((e) => e.status === 'queued')).toBe(true);
+    const finals = await Promise.all(executions.map((e) => runner.waitFor(e.id)));
+    expect(finals.every((e) => e.status === 'succeeded')).toBe(true);
+    expect(peak).toBe(2);
+    // The stored intervals agree: at no instant were three executions running.
+    const intervals = finals.map((e) => [e.startedAt!.getTime(), e.finishedAt!.getTime()] as const);
+    for (const [start] of intervals) {
+      const overlapping = intervals.filter(([s, f]) => s <= start && start < f).length;
+      expect(overlapping).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('a queued run that is cancelled never starts', async () => {
+    const runner = makeRunner({ concurrency: 1 });
+    const blocker = await runner.uploadScript({ filename: 'test_sleep_forever.py', content: fixture('test_sleep_forever.py') });
+    const other = await runner.uploadScript({ filename: 'test_sample.py', content: fixture('test_sample.py') });
+    const started: string[] = [];
+    runner.on('execution:started', (e) => started.push(e.id));
+    const first = await runner.run(blocker.id);
+    const second = await runner.run(other.id);
+    expect(second.status).toBe('queued');
+    const cancelled = await runner.cancel(second.id);
+    expect(cancelled).toMatchObject({ status: 'cancelled', startedAt: null, exitCode: null, lineCount: 0, durationMs: 0 });
+    await runner.cancel(first.id);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(started).toEqual([first.id]);
+    expect((await runner.getExecution(second.id)).status).toBe('cancelled');
+    expect(await runner.readLogs(second.id)).toEqual([]);
+  });
+
+  it('rejects with queue_full beyond maxQueued and stores nothing for the rejected run', async () => {
+    const runner = makeRunner({ concurrency: 1, maxQueued: 2 });
+    const script = await runner.uploadScript({ filename: 'test_sleep_forever.py', content: fixture('test_sleep_forever.py') });
+    const accepted = [await runner.run(script.id), await runner.run(script.id), await runner.run(script.id)];
+    const error = await runner.run(script.id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ScriptRunnerError);
+    expect(error).toMatchObject({ code: 'queue_full' });
+    expect((await runner.listExecutions({ scriptId: script.id })).items).toHaveLength(3);
+    expect((await runner.getScript(script.id)).totalRuns).toBe(3);
+    // Room again once one is cancelled.
+    await runner.cancel(accepted[2]!.id);
+    const again = await runner.run(script.id);
+    expect(again.status).toBe('queued');
+  });
+
+  it('refuses to run an archived script with conflict, and unknown ids with not_found', async () => {
+    const runner = makeRunner();
+    const script = await runner.uploadScript({ filename: 'test_x.py', content: 'print(1)' });
+    const archived = await runner.archiveScript(script.id);
+    expect(archived.status).toBe('archived');
+    expect((await runner.archiveScript(script.id)).status).toBe('archived');
+    await expect(runner.run(script.id)).rejects.toMatchObject({ code: 'conflict' });
+    await expect(runner.run('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(runner.getExecution('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(runner.readLogs('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(runner.cancel('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(runner.waitFor('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(runner.getScript('nope')).rejects.toMatchObject({ code: 'not_found' });
+    expect((await runner.listScripts()).items).toEqual([]);
+    expect((await runner.listScripts({ status: 'archived' })).items.map((s) => s.id)).toEqual([script.id]);
+  });
+});
+
+describe('events', () => {
+  it('emits script and execution lifecycle events in order', async () => {
+    const runner = makeRunner();
+    const events: string[] = [];
+    for (const name of ['script:created', 'script:archived', 'execution:queued', 'execution:started', 'execution:finished'] as const) {
+      runner.on(name, () => events.push(name));
+    }
+    runner.on('execution:log', () => {
+      if (events.at(-1) !== 'execution:log') events.push('execution:log');
+    });
+    const { script } = await runFixture(runner, 'test_exit_code.py', { args: ['0'] });
+    await runner.archiveScript(script.id);
+    expect(events).toEqual([
+      'script:created',
+      'execution:queued',
+      'execution:started',
+      'execution:log',
+      'execution:finished',
+      'script:archived',
+    ]);
+  });
+
+  it('hands every published event to transports, and survives a throwing transport', async () => {
+    const seen: string[] = [];
+    const errors: Error[] = [];
+    const runner = makeRunner({
+      transports: [
+        {
+          publish: (event) => {
+            if (seen.at(-1) !== event.type) seen.push(event.type);
+          },
+        },
+        {
+          publish: () => {
+            throw new Error('transport down');
+          },
+        },
+        { publish: async () => Promise.reject(new Error('async transport down')) },
+      ],
+    });
+    runner.on('error', (e) => errors.push(e));
+    const { execution } = await runFixture(runner, 'test_exit_code.py', { args: ['0'] });
+    expect(execution.status).toBe('succeeded');
+    expect(seen).toEqual(['script:created', 'execution:queued', 'execution:started', 'execution:log', 'execution:finished']);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(errors.some((e) => e.message === 'transport down')).toBe(true);
+    expect(errors.some((e) => e.message === 'async transport down')).toBe(true);
+  });
+
+  it('reports getExecution lineCount live while running', async () => {
+    const runner = makeRunner();
+    const script = await runner.uploadScript({ filename: 'test_print_then_sleep.py', content: fixture('test_print_then_sleep.py') });
+    const execution = await runner.run(script.id);
+    await new Promise<void>((resolve) => runner.once('execution:log', () => resolve()));
+    const live = await runner.getExecution(execution.id);
+    expect(live).toMatchObject({ status: 'running', lineCount: 1 });
+    await runner.cancel(execution.id);
+  });
+});
+
+describe('recovery and close', () => {
+  it('marks executions left queued or running by a dead runner as interrupted', async () => {
+    const store = memoryStore();
+    const script = await store.createScript(sampleScript());
+    const past = new Date(Date.now() - 10_000);
+    const queued = await store.createExecution(sampleExecution(script.id, { queuedAt: past }));
+    const running = await store.createExecution(sampleExecution(script.id, { queuedAt: past, status: 'running', startedAt: past }));
+    const finished: Execution[] = [];
+    const runner = createScriptRunner({ store, logger: silentLogger });
+    runner.on('execution:finished', (e) => finished.push(e));
+    const q = await runner.getExecution(queued.id);
+    const r = await runner.getExecution(running.id);
+    expect(q).toMatchObject({ status: 'interrupted', durationMs: 0 });
+    expect(r.status).toBe('interrupted');
+    expect(r.errorMessage).toMatch(/runner stopped/);
+    expect(finished.map((e) => e.id).sort()).toEqual([queued.id, running.id].sort());
+    await runner.close();
+  });
+
+  it('close() ends running children, interrupts queued runs and refuses new work', async () => {
+    const runner = createScriptRunner({ concurrency: 1, logger: silentLogger, killGraceMs: 500 });
+    const script = await runner.uploadScript({ filename: 'test_child_tree.py', content: fixture('test_child_tree.py') });
+    let childPid = 0;
+    runner.on('execution:log', (batch) => {
+      for (const line of batch.lines) if (line.text.startsWith('child pid ')) childPid = Number(line.text.slice(10));
+    });
+    const first = await runner.run(script.id);
+    const second = await runner.run(script.id);
+    expect(await waitUntil(() => childPid > 0, 5000)).toBe(true);
+    const done = [runner.waitFor(first.id), runner.waitFor(second.id)];
+    await runner.close();
+    const [a, b] = await Promise.all(done);
+    expect(a!.status).toBe('interrupted');
+    expect(b).toMatchObject({ status: 'interrupted', startedAt: null });
+    expect(await waitUntil(() => !isAlive(childPid), 2000)).toBe(true);
+    await expect(runner.run(script.id)).rejects.toMatchObject({ code: 'closed' });
+    await expect(runner.uploadScript({ filename: 'test_y.py', content: 'x' })).rejects.toMatchObject({ code: 'closed' });
+  });
+});
+
+describe('store faults', () => {
+  function flakyStore(failures: { count: number }): Store {
+    const inner = memoryStore();
+    return {
+      ...inner,
+      async appendLogs(executionId, lines) {
+        if (failures.count > 0) {
+          failures.count--;
+          // Half the batch lands before the failure, like a connection lost mid-write.
+          await inner.appendLogs(executionId, lines.slice(0, Math.ceil(lines.length / 2)));
+          throw new Error('connection reset');
+        }
+        await inner.appendLogs(executionId, lines);
+      },
+    };
+  }
+
+  it('retries a failing appendLogs and loses or duplicates no line', async () => {
+    const failures = { count: 3 };
+    const errors: Error[] = [];
+    const runner = makeRunner({ store: flakyStore(failures), storeRetry: { attempts: 5, minDelayMs: 10, maxDelayMs: 50 } });
+    runner.on('error', (e) => errors.push(e));
+    const { execution } = await runFixture(runner, 'test_many_lines.py', { args: ['5000'] });
+    expect(execution).toMatchObject({ status: 'succeeded', lineCount: 5000 });
+    const lines = await runner.readLogs(execution.id, { limit: 10_000 });
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1));
+    expect(errors.length).toBe(3);
+    expect((errors[0] as ScriptRunnerError).code).toBe('store');
+  });
+
+  it('a store that keeps failing ends the execution as failed and does not crash the runner', async () => {
+    const failures = { count: Number.POSITIVE_INFINITY };
+    const errors: Error[] = [];
+    const runner = makeRunner({ store: flakyStore(failures), storeRetry: { attempts: 3, minDelayMs: 10, maxDelayMs: 20 } });
+    runner.on('error', (e) => errors.push(e));
+    const { execution } = await runFixture(runner, 'test_sleep_forever.py', { timeoutMs: 20_000 });
+    expect(execution.status).toBe('failed');
+    expect(execution.errorMessage).toMatch(/could not store log lines after 3 attempts: connection reset/);
+    expect(errors.some((e) => e.message.includes('stopping it'))).toBe(true);
+    // The runner still works once the store recovers.
+    failures.count = 0;
+    const { execution: next } = await runFixture(runner, 'test_exit_code.py', { args: ['0'] });
+    expect(next.status).toBe('succeeded');
+  });
+
+  it('turns store exceptions of read methods into store errors', async () => {
+    const broken: Store = { ...memoryStore(), listScripts: async () => Promise.reject(new Error('db gone')) };
+    const runner = makeRunner({ store: broken });
+    await expect(runner.listScripts()).rejects.toMatchObject({ code: 'store', message: '[scriptrunner] the store failed: db gone' });
+  });
+});
