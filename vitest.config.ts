@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Tests spawn real processes; two cores do not gain from more parallel files than this.
     maxWorkers: 2,
+    reporters: ['default', './vitest.summary-reporter.ts'],
   },
 });
