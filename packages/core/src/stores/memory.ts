@@ -35,8 +35,18 @@ function copyExecution(execution: Execution): Execution {
   };
 }
 
-function copyLine(line: LogLine): LogLine {
-  return { ...line, time: new Date(line.time) };
+/** A stored line: a copy without the repeated execution id and with the time as a number, which
+ * keeps a million-line log small and cheap for the garbage collector. */
+interface StoredLine {
+  seq: number;
+  stream: LogLine['stream'];
+  level: LogLine['level'];
+  text: string;
+  time: number;
+}
+
+function toLine(executionId: string, line: StoredLine): LogLine {
+  return { executionId, seq: line.seq, stream: line.stream, level: line.level, text: line.text, time: new Date(line.time) };
 }
 
 function page<T>(
@@ -64,7 +74,7 @@ export function memoryStore(): Store {
   const contents = new Map<string, Uint8Array>();
   const executions = new Map<string, Execution>();
   // Index = seq - 1; sequences are gap-free in practice, holes are tolerated.
-  const logs = new Map<string, Array<LogLine | undefined>>();
+  const logs = new Map<string, Array<StoredLine | undefined>>();
 
   return {
     async createScript(input: CreateScriptInput) {
@@ -165,7 +175,9 @@ export function memoryStore(): Store {
       }
       for (const line of lines) {
         const index = line.seq - 1;
-        if (stored[index] === undefined) stored[index] = copyLine(line);
+        if (stored[index] === undefined) {
+          stored[index] = { seq: line.seq, stream: line.stream, level: line.level, text: line.text, time: line.time.getTime() };
+        }
       }
     },
 
@@ -180,7 +192,7 @@ export function memoryStore(): Store {
         if (line === undefined) continue;
         if (levels && !levels.has(line.level)) continue;
         if (streams && !streams.has(line.stream)) continue;
-        result.push(copyLine(line));
+        result.push(toLine(executionId, line));
       }
       return result;
     },
