@@ -84,9 +84,12 @@ export class ExecutionRun {
   private readonly batcher: LogBatcher;
   private readTime = new Date();
   private logFile: WriteStream | null = null;
-  private onTerminated: (() => void) | null = null;
   private readonly progress = new Map<'stdout' | 'stderr', { text: string | null; last: number; timer: NodeJS.Timeout | null }>();
   private finished = false;
+  /** False when the store refused the final record even after retries. */
+  finalSaved = false;
+  /** The child is gone (or never came): stops are ignored from here on. */
+  private ending = false;
 
   constructor(
     private readonly request: RunRequest,
@@ -123,7 +126,8 @@ export class ExecutionRun {
    * gets SIGTERM, then SIGKILL after killGraceMs. The first reason wins.
    */
   stop(reason: StopReason, message: string): void {
-    if (this.stopReason !== null || this.exited || this.finished) return;
+    // Once the child has exited (or the run failed before it had one) the outcome is settled.
+    if (this.stopReason !== null || this.exited || this.ending) return;
     this.stopReason = reason;
     this.stopMessage = message;
     if (this.pgid === null) return;
@@ -145,6 +149,9 @@ export class ExecutionRun {
         const content = await this.settings.store.getScriptContent(this.request.script.id);
         if (content === null) throw new ScriptRunnerError('not_found', `the content of script ${this.request.script.id} is missing from the store`);
         runDir = await createRunDirectory(this.settings.workDir, execution.id, this.request.script.filename, content);
+      }
+      // A stop that arrived while the directory was prepared: the run never starts.
+      if (this.stopReason === null) {
         const startedAt = new Date();
         started =
           (await withRetry(
@@ -153,12 +160,13 @@ export class ExecutionRun {
           )) ?? { ...execution, status: 'running', startedAt };
         this.openLogFile();
         this.hooks.started(started);
-        if (this.stopReason === null) await this.spawnAndWait(runDir);
+        if (this.stopReason === null && runDir !== null) await this.spawnAndWait(runDir);
       }
     } catch (error) {
       this.spawnError ??= error instanceof Error ? error : new Error(String(error));
       this.systemLine('error', `could not run the script: ${describeError(error)}`);
     }
+    this.ending = true;
     this.clearTimers();
     await this.batcher.drain();
     const final = this.finalRecord(started);
@@ -175,6 +183,7 @@ export class ExecutionRun {
       return null;
     });
     this.finished = true;
+    this.finalSaved = stored !== null;
     await this.closeLogFile();
     if (runDir !== null && !this.settings.keepWorkDir) {
       await removeRunDirectory(runDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
@@ -209,16 +218,41 @@ export class ExecutionRun {
       return;
     }
     this.child = child;
-    if (child.pid !== undefined) this.pgid = child.pid;
+    // Listen before anything else: an 'error' without a listener would take the host down.
+    let spawnFailed: (() => void) | null = null;
+    child.on('error', (error) => {
+      if (this.pgid === null) {
+        this.spawnError = error;
+        this.systemLine('error', `could not start "${spec.command}": ${error.message}`);
+        spawnFailed?.();
+      } else {
+        this.hooks.error(error);
+      }
+    });
+    if (child.pid === undefined || !child.stdout || !child.stderr) {
+      // The spawn failed (ENOENT, EACCES, EMFILE ...): Node reports why on the next tick. Without
+      // a pid (or without pipes, when out of file descriptors) there is nothing to wait for.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      if (this.spawnError === null) {
+        await new Promise<void>((resolve) => {
+          spawnFailed = resolve;
+          setTimeout(resolve, 1000).unref();
+        });
+      }
+      this.spawnError ??= new Error('the process did not start');
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+      return;
+    }
+    this.pgid = child.pid;
 
-    const stdout = child.stdout!;
-    const stderr = child.stderr!;
+    const stdout = child.stdout;
+    const stderr = child.stderr;
     let open = 2;
     await new Promise<void>((resolve) => {
       const check = () => {
         if (this.exited && open === 0) resolve();
       };
-      this.onTerminated = check;
       const follow = (stream: Readable, name: 'stdout' | 'stderr') => {
         const splitter = new LineSplitter(this.settings.maxLineBytes, {
           line: (text, truncated) => this.line(name, text, truncated),
@@ -243,18 +277,6 @@ export class ExecutionRun {
       follow(stdout, 'stdout');
       follow(stderr, 'stderr');
 
-      child.once('error', (error) => {
-        if (child.pid === undefined || this.pgid === null) {
-          this.spawnError = error;
-          this.systemLine('error', `could not start "${spec.command}": ${error.message}`);
-          this.exited = true;
-          stdout.destroy();
-          stderr.destroy();
-          check();
-        } else {
-          this.hooks.error(error);
-        }
-      });
       child.once('exit', (code, signal) => {
         this.exited = true;
         this.exitCode = code;

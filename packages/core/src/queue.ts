@@ -17,12 +17,15 @@ export interface Dispatcher {
   remove(executionId: string): boolean;
   /** Ids still waiting, in order. */
   waiting(): string[];
+  /** Starts nothing more; returns the ids that were waiting (they will never start). */
+  stop(): string[];
 }
 
 export class InProcessQueue implements Dispatcher {
   private readonly queue: string[] = [];
   private reserved = 0;
   private running = 0;
+  private stopped = false;
 
   constructor(
     private readonly concurrency: number,
@@ -68,8 +71,14 @@ export class InProcessQueue implements Dispatcher {
     return [...this.queue];
   }
 
+  /** Starts nothing more and hands back the ids that were still waiting. */
+  stop(): string[] {
+    this.stopped = true;
+    return this.queue.splice(0);
+  }
+
   private pump(): void {
-    while (this.running < this.concurrency && this.queue.length > 0) {
+    while (!this.stopped && this.running < this.concurrency && this.queue.length > 0) {
       const id = this.queue.shift()!;
       this.running++;
       void this.start(id).finally(() => {

@@ -39,7 +39,7 @@ import {
   type UploadInput,
   type UploadOptions,
 } from './upload.js';
-import { sleep, withRetry } from './util.js';
+import { MAX_TIMER_MS, sleep, withRetry } from './util.js';
 
 export interface Logger {
   warn(message: string): void;
@@ -157,12 +157,22 @@ interface Active {
   resolve: (execution: Execution) => void;
 }
 
-function positiveInt(value: number | undefined, fallback: number, name: string, min = 1): number {
+function positiveInt(value: number | undefined, fallback: number, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new ScriptRunnerError('validation', `${name} must be an integer ≥ ${min}, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ScriptRunnerError('validation', `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
+}
+
+/** A duration that feeds a timer: setTimeout fires at once for anything above MAX_TIMER_MS. */
+function durationMs(value: number | undefined, fallback: number, name: string): number {
+  return positiveInt(value, fallback, name, 0, MAX_TIMER_MS);
+}
+
+function statelessPattern(pattern: RegExp): RegExp {
+  if (!(pattern instanceof RegExp)) throw new ScriptRunnerError('validation', 'upload.pattern must be a RegExp');
+  return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
 }
 
 function checkId(id: unknown, what: string): string {
@@ -182,6 +192,9 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
   private readonly active = new Map<string, Active>();
   private readonly pendingRuns = new Map<string, { options: RunOptions; script: Script; execution: Execution }>();
   private readonly logger: Logger;
+  private readonly runCalls = new Set<Promise<Execution>>();
+  /** Final records the store refused (after retries): still the truth for waitFor/getExecution. */
+  private readonly unsaved = new Map<string, Execution>();
   private readonly ready: Promise<void>;
   private readonly settings: ExecutionRunSettings;
   private readonly defaultTimeoutMs: number;
@@ -196,23 +209,25 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     this.transports = [...(options.transports ?? [])];
     this.runtimes = resolveRuntimes(options.runtimes);
     this.upload = {
-      pattern: options.upload?.pattern ?? DEFAULT_FILENAME_PATTERN,
+      // A global or sticky RegExp keeps state between test() calls; the rule must not.
+      pattern: statelessPattern(options.upload?.pattern ?? DEFAULT_FILENAME_PATTERN),
       maxBytes: positiveInt(options.upload?.maxBytes, DEFAULT_MAX_UPLOAD_BYTES, 'upload.maxBytes'),
     };
-    this.defaultTimeoutMs = positiveInt(options.timeoutMs, 3_600_000, 'timeoutMs', 0);
+    this.defaultTimeoutMs = durationMs(options.timeoutMs, 3_600_000, 'timeoutMs');
     const retry = options.storeRetry ?? {};
     this.settings = {
       store: this.store,
-      killGraceMs: positiveInt(options.killGraceMs, 5_000, 'killGraceMs', 0),
-      drainTimeoutMs: positiveInt(options.drainTimeoutMs, 1_000, 'drainTimeoutMs', 0),
+      killGraceMs: durationMs(options.killGraceMs, 5_000, 'killGraceMs'),
+      drainTimeoutMs: durationMs(options.drainTimeoutMs, 1_000, 'drainTimeoutMs'),
       maxLineBytes: positiveInt(options.maxLineBytes, 65_536, 'maxLineBytes', 16),
-      flushIntervalMs: positiveInt(options.flushIntervalMs, 10, 'flushIntervalMs', 0),
+      flushIntervalMs: durationMs(options.flushIntervalMs, 10, 'flushIntervalMs'),
       maxBatchLines: positiveInt(options.maxBatchLines, 2_000, 'maxBatchLines'),
-      progressIntervalMs: positiveInt(options.progressIntervalMs, 100, 'progressIntervalMs', 0),
+      progressIntervalMs: durationMs(options.progressIntervalMs, 100, 'progressIntervalMs'),
       storeRetry: {
         attempts: positiveInt(retry.attempts, 8, 'storeRetry.attempts'),
-        minDelayMs: positiveInt(retry.minDelayMs, 100, 'storeRetry.minDelayMs', 0),
-        maxDelayMs: positiveInt(retry.maxDelayMs, 5_000, 'storeRetry.maxDelayMs', 0),
+        minDelayMs: durationMs(retry.minDelayMs, 100, 'storeRetry.minDelayMs'),
+        maxDelayMs: durationMs(retry.maxDelayMs, 5_000, 'storeRetry.maxDelayMs'),
+        attemptTimeoutMs: positiveInt(retry.attemptTimeoutMs, 30_000, 'storeRetry.attemptTimeoutMs', 1, MAX_TIMER_MS),
       },
       workDir: resolve(options.workDir ?? join(tmpdir(), 'scriptrunner')),
       keepWorkDir: options.keepWorkDir ?? false,
@@ -297,12 +312,21 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
 
   // --------------------------------------------------------------- executions
 
-  async run(scriptId: string, options: RunOptions = {}): Promise<Execution> {
+  run(scriptId: string, options: RunOptions = {}): Promise<Execution> {
+    // close() waits for calls that are past their first check, so none can start a child after it.
+    const call = this.queueRun(scriptId, options);
+    this.runCalls.add(call);
+    const forget = () => this.runCalls.delete(call);
+    call.then(forget, forget);
+    return call;
+  }
+
+  private async queueRun(scriptId: string, options: RunOptions): Promise<Execution> {
     await this.open();
     checkId(scriptId, 'script');
     const args = this.validateArgs(options.args);
     const env = validateEnv(options.env, 'env');
-    if (options.timeoutMs !== undefined) positiveInt(options.timeoutMs, 0, 'timeoutMs', 0);
+    if (options.timeoutMs !== undefined) durationMs(options.timeoutMs, 0, 'timeoutMs');
     const script = await this.getScript(scriptId);
     if (script.status !== 'active') {
       throw new ScriptRunnerError('conflict', `script ${scriptId} (${script.filename}) is archived and cannot be run`, {
@@ -315,8 +339,8 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     // Claim the waiting place before anything is stored, so a full queue leaves no trace.
     this.queue.reserve();
     let execution: Execution;
+    const queuedAt = new Date();
     try {
-      const queuedAt = new Date();
       execution = await this.storeCall(() =>
         this.store.createExecution({
           id: nanoid(),
@@ -334,9 +358,18 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
           truncated: false,
         }),
       );
-      await this.storeCall(() => this.store.recordRun(scriptId, queuedAt));
     } catch (error) {
       this.queue.release();
+      throw error;
+    }
+    try {
+      await this.storeCall(() => this.store.recordRun(scriptId, queuedAt));
+      if (this.closed) throw new ScriptRunnerError('closed', 'the runner was closed before the execution was queued');
+    } catch (error) {
+      // The row exists but will never run: end it so nobody waits on it.
+      this.queue.release();
+      const message = error instanceof ScriptRunnerError && error.code === 'closed' ? 'the runner was closed before it started' : `could not record the run: ${describeError(error)}`;
+      await this.endUnstarted(execution, error instanceof ScriptRunnerError && error.code === 'closed' ? 'interrupted' : 'failed', message);
       throw error;
     }
     const runOptions: RunOptions = { args };
@@ -355,6 +388,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     const active = this.active.get(executionId);
     if (active) return active.done;
     // Not ours (another runner on the same store) or already over: read the store until terminal.
+    // getExecution also answers from the results this runner could not store.
     for (;;) {
       const execution = await this.getExecution(executionId);
       if (isTerminalStatus(execution.status)) return execution;
@@ -375,10 +409,10 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         details: { executionId },
       });
     }
-    if (this.queue.remove(executionId)) {
+    const pending = this.pendingRuns.get(executionId);
+    if (pending && this.queue.remove(executionId)) {
       // It never started and never will.
-      const finishedAt = new Date();
-      await this.finishUnstarted(executionId, 'cancelled', 'cancelled before it started', finishedAt);
+      await this.endUnstarted(pending.execution, 'cancelled', 'cancelled before it started');
     } else {
       this.stopActive(active, 'cancelled', 'cancelled by request');
     }
@@ -390,6 +424,8 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     checkId(id, 'execution');
     const execution = await this.storeCall(() => this.store.getExecution(id));
     if (execution === null) throw new ScriptRunnerError('not_found', `no execution with id ${id}`, { details: { id } });
+    const unsaved = this.unsaved.get(id);
+    if (unsaved && !isTerminalStatus(execution.status)) return { ...unsaved };
     // The stored lineCount is written at the end; while running, report what is stored so far.
     const run = this.active.get(id)?.run;
     if (run && !isTerminalStatus(execution.status)) execution.lineCount = run.persistedLineCount;
@@ -438,11 +474,16 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
   private async shutdown(): Promise<void> {
     this.closed = true;
     await this.ready.catch(() => undefined);
-    const finishedAt = new Date();
-    for (const id of this.queue.waiting()) {
-      if (this.queue.remove(id)) await this.finishUnstarted(id, 'interrupted', 'the runner was closed before it started', finishedAt);
-    }
+    // Nothing starts from here on: waiting runs end as interrupted, running ones are stopped.
+    const waiting = this.queue.stop();
     for (const active of this.active.values()) this.stopActive(active, 'interrupted', 'the runner was closed');
+    await Promise.all(
+      waiting.map((id) => {
+        const pending = this.pendingRuns.get(id);
+        return pending ? this.endUnstarted(pending.execution, 'interrupted', 'the runner was closed before it started') : undefined;
+      }),
+    );
+    await Promise.allSettled([...this.runCalls]);
     await Promise.all([...this.active.values()].map((a) => a.done));
     for (const transport of this.transports) {
       try {
@@ -521,29 +562,30 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     active.run = run;
     if (active.stopRequest) run.stop(active.stopRequest.reason, active.stopRequest.message);
     const final = await run.run();
+    if (!run.finalSaved) this.remember(final);
     this.publish({ type: 'execution:finished', data: final });
     this.untrack(final);
   }
 
-  private async finishUnstarted(executionId: string, status: ExecutionStatus, message: string, finishedAt: Date): Promise<void> {
-    const patch = { status, finishedAt, durationMs: 0, errorMessage: message, exitCode: null, signal: null, lineCount: 0 };
-    const stored = await withRetry(() => this.store.updateExecution(executionId, patch), this.settings.storeRetry).catch(
+  /** Ends an execution that never started (cancelled while queued, runner closed, run not recorded). */
+  private async endUnstarted(queued: Execution, status: ExecutionStatus, message: string): Promise<void> {
+    const patch = { status, finishedAt: new Date(), durationMs: 0, errorMessage: message, exitCode: null, signal: null, lineCount: 0 };
+    const stored = await withRetry(() => this.store.updateExecution(queued.id, patch), this.settings.storeRetry).catch(
       (error: unknown) => {
-        this.reportError(new ScriptRunnerError('store', `could not store the end of execution ${executionId}: ${describeError(error)}`, { cause: error }));
+        this.reportError(new ScriptRunnerError('store', `could not store the end of execution ${queued.id}: ${describeError(error)}`, { cause: error }));
         return null;
       },
     );
-    const final: Execution = stored ?? {
-      id: executionId,
-      scriptId: this.pendingRuns.get(executionId)?.script.id ?? '',
-      args: this.pendingRuns.get(executionId)?.options.args ?? [],
-      queuedAt: finishedAt,
-      startedAt: null,
-      truncated: false,
-      ...patch,
-    };
+    const final: Execution = stored ?? { ...queued, ...patch };
+    if (stored === null) this.remember(final);
     this.publish({ type: 'execution:finished', data: final });
     this.untrack(final);
+  }
+
+  private remember(final: Execution): void {
+    this.unsaved.set(final.id, final);
+    // Bounded: only a store that is down for long produces these; the oldest go first.
+    if (this.unsaved.size > 1000) this.unsaved.delete(this.unsaved.keys().next().value!);
   }
 
   private publish(event: RunnerEvent): void {

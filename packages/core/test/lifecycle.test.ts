@@ -44,6 +44,7 @@ describe('queue', () => {
     const started: string[] = [];
     runner.on('execution:started', (e) => started.push(e.id));
     const first = await runner.run(blocker.id);
+    expect(await waitUntil(() => started.length === 1, 5000)).toBe(true);
     const second = await runner.run(other.id);
     expect(second.status).toBe('queued');
     const cancelled = await runner.cancel(second.id);
@@ -188,6 +189,53 @@ describe('recovery and close', () => {
   });
 });
 
+describe('close() racing other calls', () => {
+  it('a run() still storing its execution when close() is called never starts', async () => {
+    const inner = memoryStore();
+    const store: Store = {
+      ...inner,
+      async createExecution(execution) {
+        await new Promise((r) => setTimeout(r, 200));
+        return inner.createExecution(execution);
+      },
+    };
+    const runner = createScriptRunner({ store, logger: silentLogger });
+    const script = await runner.uploadScript({ filename: 'test_x.py', content: 'print("should not run")' });
+    const started: string[] = [];
+    runner.on('execution:started', (e) => started.push(e.id));
+    const pending = runner.run(script.id);
+    await new Promise((r) => setTimeout(r, 50));
+    await runner.close();
+    await expect(pending).rejects.toMatchObject({ code: 'closed' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(started).toEqual([]);
+    const [execution] = (await inner.listExecutions({ limit: 10 })).items;
+    expect(execution).toMatchObject({ status: 'interrupted', startedAt: null });
+  });
+
+  it('no waiting run starts while close() is ending the queue', async () => {
+    const inner = memoryStore();
+    const store: Store = {
+      ...inner,
+      async updateExecution(id, patch) {
+        if (patch.status === 'interrupted') await new Promise((r) => setTimeout(r, 300));
+        return inner.updateExecution(id, patch);
+      },
+    };
+    const runner = createScriptRunner({ store, concurrency: 1, logger: silentLogger });
+    const script = await runner.uploadScript({ filename: 'test_x.py', content: 'import time\ntime.sleep(0.2)\n' });
+    const started: string[] = [];
+    runner.on('execution:started', (e) => started.push(e.id));
+    const executions = [];
+    for (let i = 0; i < 4; i++) executions.push(await runner.run(script.id));
+    await new Promise<void>((resolve) => runner.once('execution:started', () => resolve()));
+    await runner.close();
+    expect(started).toEqual([executions[0]!.id]);
+    const finals = await Promise.all(executions.map((e) => inner.getExecution(e.id)));
+    expect(finals.map((e) => e!.status)).toEqual(['interrupted', 'interrupted', 'interrupted', 'interrupted']);
+  });
+});
+
 describe('store faults', () => {
   function flakyStore(failures: { count: number }): Store {
     const inner = memoryStore();
@@ -231,6 +279,49 @@ describe('store faults', () => {
     failures.count = 0;
     const { execution: next } = await runFixture(runner, 'test_exit_code.py', { args: ['0'] });
     expect(next.status).toBe('succeeded');
+  });
+
+  it('a store call that never answers counts as failed: the run ends and cancel returns', async () => {
+    const inner = memoryStore();
+    const store: Store = { ...inner, appendLogs: () => new Promise<void>(() => {}) };
+    const runner = makeRunner({ store, storeRetry: { attempts: 2, minDelayMs: 10, maxDelayMs: 10, attemptTimeoutMs: 200 } });
+    const script = await runner.uploadScript({ filename: 'test_sleep_forever.py', content: fixture('test_sleep_forever.py') });
+    const execution = await runner.run(script.id);
+    const final = await runner.waitFor(execution.id);
+    expect(final.status).toBe('failed');
+    expect(final.errorMessage).toMatch(/the store did not answer within 200 ms/);
+    expect((await runner.cancel(execution.id)).status).toBe('failed');
+  });
+
+  it('a run whose recordRun fails is rejected and its execution ends failed, not queued forever', async () => {
+    const inner = memoryStore();
+    const store: Store = { ...inner, recordRun: async () => Promise.reject(new Error('deadlock detected')) };
+    const runner = makeRunner({ store, storeRetry: { attempts: 1 } });
+    const script = await runner.uploadScript({ filename: 'test_x.py', content: 'print(1)' });
+    await expect(runner.run(script.id)).rejects.toMatchObject({ code: 'store' });
+    const [execution] = (await runner.listExecutions()).items;
+    expect(execution).toMatchObject({ status: 'failed', startedAt: null });
+    expect(execution!.errorMessage).toMatch(/could not record the run: .*deadlock detected/);
+    expect((await runner.waitFor(execution!.id)).status).toBe('failed');
+  });
+
+  it('keeps the final record it could not store as the answer of waitFor and getExecution', async () => {
+    const inner = memoryStore();
+    let failFinal = true;
+    const store: Store = {
+      ...inner,
+      async updateExecution(id, patch) {
+        if (failFinal && patch.finishedAt) throw new Error('disk full');
+        return inner.updateExecution(id, patch);
+      },
+    };
+    const runner = makeRunner({ store, storeRetry: { attempts: 2, minDelayMs: 5, maxDelayMs: 5 } });
+    const { execution } = await runFixture(runner, 'test_exit_code.py', { args: ['0'] });
+    expect(execution.status).toBe('succeeded');
+    expect((await inner.getExecution(execution.id))!.status).toBe('running');
+    expect((await runner.getExecution(execution.id)).status).toBe('succeeded');
+    expect((await runner.waitFor(execution.id)).status).toBe('succeeded');
+    failFinal = false;
   });
 
   it('turns store exceptions of read methods into store errors', async () => {

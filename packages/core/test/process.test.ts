@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeRunners, isAlive, makeRunner, runFixture, waitUntil } from './helpers.js';
 
@@ -141,6 +142,36 @@ describe('spawn errors', () => {
   });
 });
 
+describe('out of file descriptors', () => {
+  it('a spawn that fails with EMFILE ends the run as failed instead of crashing the host', async () => {
+    // A real fault: a host process limited to 100 descriptors uses them all up just before the
+    // spawn. The built package is loaded, as a user would.
+    const dir = mkdtempSync(join(tmpdir(), 'sr-emfile-'));
+    const entry = pathToFileURL(join(__dirname, '..', 'dist', 'index.js')).href;
+    const program = join(dir, 'host.mjs');
+    writeFileSync(
+      program,
+      [
+        `import { openSync } from 'node:fs';`,
+        `import { createScriptRunner } from ${JSON.stringify(entry)};`,
+        `const runner = createScriptRunner({ logger: { warn() {}, error() {} }, workDir: ${JSON.stringify(dir)} });`,
+        `const script = await runner.uploadScript({ filename: 'test_x.py', content: 'print("hi")' });`,
+        `const fds = [];`,
+        `runner.on('execution:started', () => { try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch {} });`,
+        `const e = await runner.waitFor((await runner.run(script.id)).id);`,
+        `console.log(JSON.stringify({ status: e.status, errorMessage: e.errorMessage }));`,
+        `await runner.close();`,
+      ].join('\n'),
+    );
+    try {
+      const out = execFileSync('bash', ['-c', `ulimit -n 100 && exec "${process.execPath}" "${program}"`], { encoding: 'utf8', timeout: 20_000 });
+      expect(JSON.parse(out)).toEqual({ status: 'failed', errorMessage: 'could not start "python3": spawn python3 EMFILE' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('environment and arguments', () => {
   it('does not pass the host environment secrets to the script', async () => {
     process.env.DATABASE_URL = 'postgres://user:secret@db/prod';
@@ -184,6 +215,9 @@ describe('environment and arguments', () => {
     await expect(runner.run(script.id, { args: [1 as never] })).rejects.toMatchObject({ code: 'validation' });
     await expect(runner.run(script.id, { env: { 'A=B': 'x' } })).rejects.toMatchObject({ code: 'validation' });
     await expect(runner.run(script.id, { timeoutMs: -1 })).rejects.toMatchObject({ code: 'validation' });
+    // setTimeout would fire at once for anything longer than 2^31-1 ms.
+    await expect(runner.run(script.id, { timeoutMs: 30 * 24 * 3600 * 1000 })).rejects.toMatchObject({ code: 'validation' });
+    expect(() => makeRunner({ killGraceMs: 2 ** 31 })).toThrow(/killGraceMs must be an integer from 0 to 2147483647/);
     expect((await runner.listExecutions()).items).toEqual([]);
   });
 });

@@ -21,6 +21,8 @@ export interface RetryPolicy {
   /** Delay before the second attempt; doubles each time up to `maxDelayMs`. */
   minDelayMs: number;
   maxDelayMs: number;
+  /** An attempt that has not settled after this long counts as failed. */
+  attemptTimeoutMs: number;
 }
 
 export interface BatcherOptions {

@@ -57,11 +57,13 @@ export class LineSplitter {
         this.pendingCR = true;
       }
     }
-    // Most output has no carriage returns at all: one scan decides, and the loop then only looks
-    // for line feeds.
+    // The next LF and CR positions are cached and searched again only once passed, so each byte is
+    // scanned at most once per terminator kind whatever the mix (plain lines, progress bars).
     let nextCR = n > i ? chunk.indexOf(CR, i) : -1;
+    let nextLF = n > i ? chunk.indexOf(LF, i) : -1;
     while (i < n) {
-      const lf = chunk.indexOf(LF, i);
+      if (nextLF !== -1 && nextLF < i) nextLF = chunk.indexOf(LF, i);
+      const lf = nextLF;
       if (nextCR !== -1 && nextCR < i) nextCR = chunk.indexOf(CR, i);
       if (nextCR !== -1 && (lf === -1 || nextCR < lf)) {
         const cr = nextCR;

@@ -196,12 +196,5 @@ export function memoryStore(): Store {
       }
       return result;
     },
-
-    async close() {
-      scripts.clear();
-      contents.clear();
-      executions.clear();
-      logs.clear();
-    },
   };
 }
