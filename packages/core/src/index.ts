@@ -13,6 +13,9 @@ export type {
   Logger,
 } from './runner.js';
 export { memoryStore } from './stores/memory.js';
+/** For store authors: the keyset cursor format the built-in stores use (opaque to callers). */
+export { encodeCursor, decodeCursor } from './stores/cursor.js';
+export type { CursorKey } from './stores/cursor.js';
 export { ScriptRunnerError, isScriptRunnerError } from './errors.js';
 export type { ScriptRunnerErrorCode } from './errors.js';
 export { defaultClassifyLine } from './lines/classify.js';

@@ -9,6 +9,8 @@ const require = createRequire(import.meta.url);
 const publicNames = [
   'createScriptRunner',
   'memoryStore',
+  'encodeCursor',
+  'decodeCursor',
   'ScriptRunnerError',
   'isScriptRunnerError',
   'isTerminalStatus',

@@ -1,0 +1,259 @@
+/**
+ * prismaStore: the scriptrunner Store on a PrismaClient whose schema includes
+ * `prisma/scriptrunner.prisma`. Works on SQLite and PostgreSQL through Prisma's driver adapters.
+ */
+import {
+  decodeCursor,
+  encodeCursor,
+  type CreateScriptInput,
+  type Execution,
+  type ExecutionPatch,
+  type ExecutionStatus,
+  type JsonObject,
+  type LogLevel,
+  type LogLine,
+  type LogStream,
+  type Page,
+  type Script,
+  type ScriptStatus,
+  type Store,
+} from '@scriptrunner/core';
+import type { ExecutionRow, PrismaClientLike, ScriptRow } from './client.js';
+import { decodeChunk, encodeChunks } from './codec.js';
+
+export interface PrismaStoreOptions {
+  /** Most lines stored in one log row. Default 2,000. */
+  maxChunkLines?: number;
+  /** Most characters of text in one log row (a few huge lines get rows of their own). Default 1,000,000. */
+  maxChunkChars?: number;
+}
+
+/** Chunks fetched per round trip while reading logs. */
+const READ_CHUNKS_PER_QUERY = 16;
+
+function toScript(row: ScriptRow): Script {
+  return {
+    id: row.id,
+    filename: row.filename,
+    runtime: row.runtime,
+    sizeBytes: row.sizeBytes,
+    sha256: row.sha256,
+    description: row.description,
+    metadata: (row.metadata ?? {}) as JsonObject,
+    status: row.status as ScriptStatus,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    lastRunAt: row.lastRunAt,
+    totalRuns: row.totalRuns,
+  };
+}
+
+function toExecution(row: ExecutionRow): Execution {
+  return {
+    id: row.id,
+    scriptId: row.scriptId,
+    status: row.status as ExecutionStatus,
+    args: Array.isArray(row.args) ? (row.args as string[]) : [],
+    exitCode: row.exitCode,
+    signal: row.signal,
+    queuedAt: row.queuedAt,
+    startedAt: row.startedAt,
+    finishedAt: row.finishedAt,
+    durationMs: row.durationMs,
+    lineCount: row.lineCount,
+    errorMessage: row.errorMessage,
+    truncated: row.truncated,
+  };
+}
+
+/** Keyset condition for "after this cursor" in (time desc, id desc) order. */
+function afterCursor(field: 'createdAt' | 'queuedAt', cursor: string): object | null {
+  const key = decodeCursor(cursor);
+  if (key === null) return null;
+  const time = new Date(key.time);
+  return { OR: [{ [field]: { lt: time } }, { [field]: time, id: { lt: key.id } }] };
+}
+
+function pageOf<T extends { id: string }>(rows: T[], limit: number, time: (row: T) => Date): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(time(last), last.id) : null };
+}
+
+function defined<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * A Store on your own PrismaClient. The client is yours: the store never connects, disconnects or
+ * migrates it (use `applyMigrations` or `prisma migrate deploy` once).
+ */
+export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOptions = {}): Store {
+  const limits = { maxLines: options.maxChunkLines ?? 2_000, maxChars: options.maxChunkChars ?? 1_000_000 };
+  const scripts = prisma.scriptRunnerScript;
+  const executions = prisma.scriptRunnerExecution;
+  const chunks = prisma.scriptRunnerLogChunk;
+  const withoutContent = { omit: { content: true } };
+
+  async function getScript(id: string): Promise<Script | null> {
+    const row = (await scripts.findUnique({ where: { id }, ...withoutContent })) as ScriptRow | null;
+    return row ? toScript(row) : null;
+  }
+
+  async function getExecution(id: string): Promise<Execution | null> {
+    const row = (await executions.findUnique({ where: { id } })) as ExecutionRow | null;
+    return row ? toExecution(row) : null;
+  }
+
+  return {
+    async createScript(input: CreateScriptInput) {
+      const { content, ...script } = input;
+      const row = (await scripts.create({
+        data: { ...script, content: Uint8Array.from(content) },
+        ...withoutContent,
+      })) as ScriptRow;
+      return toScript(row);
+    },
+
+    getScript,
+
+    async getScriptContent(id) {
+      const row = (await scripts.findUnique({ where: { id }, select: { content: true } })) as { content: Uint8Array } | null;
+      return row ? new Uint8Array(row.content) : null;
+    },
+
+    async listScripts(query) {
+      const status = query.status ?? 'active';
+      const where: object[] = [];
+      if (status !== 'all') where.push({ status });
+      if (query.cursor) {
+        const after = afterCursor('createdAt', query.cursor);
+        if (after === null) return { items: [], nextCursor: null };
+        where.push(after);
+      }
+      const rows = (await scripts.findMany({
+        where: { AND: where },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: query.limit + 1,
+        ...withoutContent,
+      })) as ScriptRow[];
+      const page = pageOf(rows, query.limit, (r) => r.createdAt);
+      return { items: page.items.map(toScript), nextCursor: page.nextCursor };
+    },
+
+    async updateScript(id, patch) {
+      const { count } = (await scripts.updateMany({ where: { id }, data: defined(patch) })) as { count: number };
+      return count === 0 ? null : getScript(id);
+    },
+
+    async recordRun(scriptId, at) {
+      // Both statements are atomic on their row: an increment, and a conditional set that only
+      // ever moves lastRunAt forward, so concurrent runs neither lose a count nor go back in time.
+      const [incremented] = (await prisma.$transaction([
+        scripts.updateMany({ where: { id: scriptId }, data: { totalRuns: { increment: 1 } } }),
+        scripts.updateMany({
+          where: { id: scriptId, OR: [{ lastRunAt: null }, { lastRunAt: { lt: at } }] },
+          data: { lastRunAt: at },
+        }),
+      ])) as Array<{ count: number }>;
+      return incremented && incremented.count > 0 ? getScript(scriptId) : null;
+    },
+
+    async createExecution(execution) {
+      const row = (await executions.create({ data: { ...execution, args: [...execution.args] } })) as ExecutionRow;
+      return toExecution(row);
+    },
+
+    async updateExecution(id, patch: ExecutionPatch) {
+      const { count } = (await executions.updateMany({ where: { id }, data: defined(patch) })) as { count: number };
+      return count === 0 ? null : getExecution(id);
+    },
+
+    getExecution,
+
+    async listExecutions(query) {
+      const where: object[] = [];
+      if (query.scriptId !== undefined) where.push({ scriptId: query.scriptId });
+      if (query.status !== undefined) where.push({ status: query.status });
+      if (query.cursor) {
+        const after = afterCursor('queuedAt', query.cursor);
+        if (after === null) return { items: [], nextCursor: null };
+        where.push(after);
+      }
+      const rows = (await executions.findMany({
+        where: { AND: where },
+        orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+        take: query.limit + 1,
+      })) as ExecutionRow[];
+      const page = pageOf(rows, query.limit, (r) => r.queuedAt);
+      return { items: page.items.map(toExecution), nextCursor: page.nextCursor };
+    },
+
+    async interruptStaleExecutions(query) {
+      const stale = (await executions.findMany({
+        where: { status: { in: ['queued', 'running'] }, queuedAt: { lt: query.queuedBefore } },
+        select: { id: true, startedAt: true },
+      })) as Array<{ id: string; startedAt: Date | null }>;
+      const changed: Execution[] = [];
+      for (const { id, startedAt } of stale) {
+        // Conditional on the status, so an execution that ended meanwhile is left alone.
+        const { count } = (await executions.updateMany({
+          where: { id, status: { in: ['queued', 'running'] } },
+          data: {
+            status: 'interrupted',
+            finishedAt: query.finishedAt,
+            errorMessage: query.errorMessage,
+            durationMs: startedAt ? Math.max(0, query.finishedAt.getTime() - startedAt.getTime()) : 0,
+          },
+        })) as { count: number };
+        if (count > 0) {
+          const execution = await getExecution(id);
+          if (execution) changed.push(execution);
+        }
+      }
+      return changed;
+    },
+
+    async appendLogs(executionId, lines) {
+      if (lines.length === 0) return;
+      const first = lines[0]!.seq;
+      const last = lines[lines.length - 1]!.seq;
+      // Idempotent on seq: a retried batch (or part of one) that is already stored is skipped.
+      const stored = (await chunks.findMany({
+        where: { executionId, lastSeq: { gte: first }, firstSeq: { lte: last } },
+        select: { firstSeq: true, lastSeq: true },
+      })) as Array<{ firstSeq: number; lastSeq: number }>;
+      const fresh =
+        stored.length === 0 ? lines : lines.filter((l) => !stored.some((c) => l.seq >= c.firstSeq && l.seq <= c.lastSeq));
+      const rows = encodeChunks(executionId, fresh, limits);
+      if (rows.length === 1) await chunks.create({ data: rows[0] });
+      else if (rows.length > 1) await chunks.createMany({ data: rows });
+    },
+
+    async readLogs(executionId, query) {
+      const afterSeq = query.afterSeq ?? 0;
+      const levels = query.levels && query.levels.length > 0 ? new Set<LogLevel>(query.levels) : null;
+      const streams = query.streams && query.streams.length > 0 ? new Set<LogStream>(query.streams) : null;
+      // Chunks whose counts show no line of a wanted level are skipped by the database.
+      const levelWhere = levels ? { OR: [...levels].map((level) => ({ [`${level}Count`]: { gt: 0 } })) } : {};
+      const out: LogLine[] = [];
+      let after = afterSeq;
+      while (out.length < query.limit) {
+        const rows = (await chunks.findMany({
+          where: { executionId, lastSeq: { gt: after }, ...levelWhere },
+          orderBy: { lastSeq: 'asc' },
+          take: READ_CHUNKS_PER_QUERY,
+          select: { firstSeq: true, lastSeq: true, lines: true },
+        })) as Array<{ firstSeq: number; lastSeq: number; lines: string }>;
+        for (const row of rows) {
+          // `after` also guards against overlapping rows: no seq is returned twice.
+          decodeChunk(executionId, row, after, levels, streams, query.limit, out);
+          after = Math.max(after, row.lastSeq);
+          if (out.length >= query.limit) break;
+        }
+        if (rows.length < READ_CHUNKS_PER_QUERY) break;
+      }
+      return out;
+    },
+  };
+}
