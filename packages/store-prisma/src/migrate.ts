@@ -58,15 +58,16 @@ export async function applyMigrations(prisma: PrismaClientLike, options: ApplyMi
   const migrations = MIGRATIONS[provider];
   if (!migrations) throw new Error(`[scriptrunner] unknown provider "${String(provider)}": use "sqlite" or "postgresql"`);
   const timestamp = provider === 'sqlite' ? 'DATETIME' : 'TIMESTAMP(3)';
-  await prisma.$executeRawUnsafe(
-    `CREATE TABLE IF NOT EXISTS "${TRACKING_TABLE}" ("name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "appliedAt" ${timestamp} NOT NULL)`,
-  );
   const results: MigrationStatus[] = [];
   for (const migration of migrations) {
     const sum = checksum(migration.sql);
     const state = await prisma.$transaction(
       async (tx: PrismaClientLike) => {
         if (provider === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${PG_LOCK_KEY})`);
+        // Inside the lock: concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL.
+        await tx.$executeRawUnsafe(
+          `CREATE TABLE IF NOT EXISTS "${TRACKING_TABLE}" ("name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "appliedAt" ${timestamp} NOT NULL)`,
+        );
         const param = provider === 'sqlite' ? '?' : '$1';
         const recorded = (await tx.$queryRawUnsafe(`SELECT "checksum" FROM "${TRACKING_TABLE}" WHERE "name" = ${param}`, migration.name)) as Array<{
           checksum: string;

@@ -1,0 +1,192 @@
+/**
+ * applyMigrations, the shipped migration files, the ready-made stores, and prismaStore on a client
+ * generated from an application's own schema.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { createScriptRunner } from '@scriptrunner/core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../generated/migrations.js';
+import { PrismaClient as AppClient } from '../generated/test-app/client.js';
+import { applyMigrations, prismaStore } from '../src/index.js';
+import { splitStatements } from '../src/migrate.js';
+import { postgresStore } from '../src/postgresql.js';
+import { sqliteStore } from '../src/sqlite.js';
+import { describePostgres, pgDatabase, sqliteDatabase } from './support/databases.js';
+
+const migrationsDir = fileURLToPath(new URL('../prisma/migrations/', import.meta.url));
+const quiet = { warn: () => {}, error: () => {} };
+
+describe('migration files', () => {
+  for (const provider of ['sqlite', 'postgresql'] as const) {
+    it(`${provider}: the embedded SQL is exactly the shipped migration.sql files, in Prisma's layout`, () => {
+      const dirs = readdirSync(join(migrationsDir, provider)).sort();
+      expect(dirs.length).toBeGreaterThan(0);
+      for (const dir of dirs) expect(dir).toMatch(/^\d{14}_[a-z0-9_]+$/);
+      expect(MIGRATIONS[provider].map((m) => m.name)).toEqual(dirs);
+      for (const migration of MIGRATIONS[provider]) {
+        expect(migration.sql).toBe(readFileSync(join(migrationsDir, provider, migration.name, 'migration.sql'), 'utf8'));
+      }
+    });
+  }
+
+  it('splits a migration into statements without comments', () => {
+    expect(splitStatements('-- one\nCREATE TABLE "a" ("x" TEXT);\n\n-- two\nCREATE INDEX "i" ON "a"("x");\n')).toEqual([
+      'CREATE TABLE "a" ("x" TEXT)',
+      'CREATE INDEX "i" ON "a"("x")',
+    ]);
+  });
+});
+
+describe('applyMigrations on SQLite', () => {
+  it('applies once, records it, and skips it afterwards', async () => {
+    const db = await sqliteDatabase({ migrate: false });
+    try {
+      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual([{ name: MIGRATIONS.sqlite[0]!.name, state: 'applied' }]);
+      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual([{ name: MIGRATIONS.sqlite[0]!.name, state: 'skipped' }]);
+      const recorded = (await db.prisma.$queryRawUnsafe(`SELECT "name", "checksum" FROM "_scriptrunner_migrations"`)) as unknown[];
+      expect(recorded).toHaveLength(1);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  it('skips a migration that Prisma Migrate already applied', async () => {
+    const db = await sqliteDatabase({ migrate: false });
+    try {
+      // What `prisma migrate deploy` leaves behind: the tables and a finished row in _prisma_migrations.
+      for (const statement of splitStatements(MIGRATIONS.sqlite[0]!.sql)) await db.prisma.$executeRawUnsafe(statement);
+      await db.prisma.$executeRawUnsafe(
+        `CREATE TABLE "_prisma_migrations" ("id" TEXT PRIMARY KEY, "checksum" TEXT NOT NULL, "finished_at" DATETIME, "migration_name" TEXT NOT NULL, "logs" TEXT, "rolled_back_at" DATETIME, "started_at" DATETIME NOT NULL DEFAULT current_timestamp, "applied_steps_count" INTEGER NOT NULL DEFAULT 0)`,
+      );
+      await db.prisma.$executeRawUnsafe(
+        `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name") VALUES ('x', 'y', current_timestamp, ?)`,
+        MIGRATIONS.sqlite[0]!.name,
+      );
+      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual([{ name: MIGRATIONS.sqlite[0]!.name, state: 'skipped' }]);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  it('refuses to continue when an applied migration was changed', async () => {
+    const db = await sqliteDatabase();
+    try {
+      await db.prisma.$executeRawUnsafe(`UPDATE "_scriptrunner_migrations" SET "checksum" = 'tampered'`);
+      await expect(applyMigrations(db.prisma, { provider: 'sqlite' })).rejects.toThrow(/was applied with different SQL/);
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  it('rejects an unknown provider with a clear message', async () => {
+    const db = await sqliteDatabase({ migrate: false });
+    try {
+      await expect(applyMigrations(db.prisma, { provider: 'mysql' as never })).rejects.toThrow(/unknown provider "mysql"/);
+    } finally {
+      await db.cleanup();
+    }
+  });
+});
+
+describePostgres('applyMigrations on PostgreSQL', (suite) => {
+  it('applies once and is idempotent, also when two appliers race', async () => {
+    const db = await pgDatabase(suite.server(), { migrate: false });
+    try {
+      const results = await Promise.all([
+        applyMigrations(db.prisma, { provider: 'postgresql' }),
+        applyMigrations(db.prisma, { provider: 'postgresql' }),
+      ]);
+      expect(results.map((r) => r[0]!.state).sort()).toEqual(['applied', 'skipped']);
+      expect((await applyMigrations(db.prisma, { provider: 'postgresql' }))[0]!.state).toBe('skipped');
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  it('postgresStore() migrates on first use and runs scripts', async () => {
+    const url = await suite.server().createDatabase();
+    const store = postgresStore({ connectionString: url });
+    const runner = createScriptRunner({ store, logger: quiet });
+    try {
+      const script = await runner.uploadScript({ filename: 'test_pg.py', content: 'print("on postgres")' });
+      const execution = await runner.waitFor((await runner.run(script.id)).id);
+      expect(execution.status).toBe('succeeded');
+      expect((await runner.readLogs(execution.id)).map((l) => l.text)).toEqual(['on postgres']);
+    } finally {
+      await runner.close();
+      await store.close();
+    }
+  });
+});
+
+describe('ready-made and application clients', () => {
+  it('sqliteStore() creates its file, migrates, persists across restarts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sr-embedded-'));
+    const file = join(dir, 'nested', 'scriptrunner.db');
+    try {
+      const store = sqliteStore({ file });
+      const runner = createScriptRunner({ store, logger: quiet });
+      const script = await runner.uploadScript({ filename: 'test_embedded.py', content: 'print("kept")' });
+      const execution = await runner.waitFor((await runner.run(script.id)).id);
+      await runner.close();
+      await store.close();
+
+      const reopened = sqliteStore({ file });
+      const runner2 = createScriptRunner({ store: reopened, logger: quiet });
+      expect((await runner2.getScript(script.id)).totalRuns).toBe(1);
+      expect((await runner2.getExecution(execution.id)).status).toBe('succeeded');
+      expect((await runner2.readLogs(execution.id)).map((l) => l.text)).toEqual(['kept']);
+      const mode = (await reopened.prisma.$queryRawUnsafe('PRAGMA journal_mode')) as Array<{ journal_mode: string }>;
+      expect(mode[0]!.journal_mode).toBe('wal');
+      await runner2.close();
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a store whose database file is not a database fails its calls with the reason, without crashing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sr-corrupt-'));
+    const file = join(dir, 'corrupt.db');
+    writeFileSync(file, 'this is not an SQLite database, it is a text file that someone put here'.repeat(100));
+    try {
+      const store = sqliteStore({ file });
+      await expect(store.ready).rejects.toThrow(/not a database/);
+      const runner = createScriptRunner({ store, logger: quiet });
+      await expect(runner.listScripts()).rejects.toMatchObject({ code: 'store' });
+      await expect(runner.uploadScript({ filename: 'test_x.py', content: 'x' })).rejects.toMatchObject({ code: 'store' });
+      await runner.close();
+      await store.close();
+      // Nothing was written over the file.
+      expect(readFileSync(file, 'utf8').startsWith('this is not an SQLite database')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("prismaStore works on an application's own client, beside the application's models", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sr-app-'));
+    // The application's client: its own AppUser model plus scriptrunner's, one schema, one client.
+    const prisma = new AppClient({ adapter: new PrismaBetterSqlite3({ url: `file:${join(dir, 'app.db')}` }) });
+    try {
+      await prisma.$executeRawUnsafe(`CREATE TABLE "AppUser" ("id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, "email" TEXT NOT NULL)`);
+      await applyMigrations(prisma, { provider: 'sqlite' });
+      await prisma.appUser.create({ data: { email: 'analyst@example.com' } });
+      const runner = createScriptRunner({ store: prismaStore(prisma), logger: quiet });
+      const script = await runner.uploadScript({ filename: 'test_app.py', content: 'print("inside the app")' });
+      const execution = await runner.waitFor((await runner.run(script.id)).id);
+      expect(execution.status).toBe('succeeded');
+      expect(await prisma.scriptRunnerExecution.count()).toBe(1);
+      expect(await prisma.appUser.count()).toBe(1);
+      await runner.close();
+    } finally {
+      await prisma.$disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
