@@ -28,6 +28,8 @@ export interface PrismaStoreOptions {
   maxChunkChars?: number;
 }
 
+const INT32_MAX = 2_147_483_647;
+
 /** Chunks fetched per round trip while reading logs. */
 const READ_CHUNKS_PER_QUERY = 16;
 
@@ -165,7 +167,10 @@ export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOption
     },
 
     async updateExecution(id, patch: ExecutionPatch) {
-      const { count } = (await executions.updateMany({ where: { id }, data: defined(patch) })) as { count: number };
+      const data = defined(patch);
+      // The column is a 32-bit Int (about 24.8 days); a longer run must not fail its final write.
+      if (typeof data.durationMs === 'number') data.durationMs = Math.min(data.durationMs, INT32_MAX);
+      const { count } = (await executions.updateMany({ where: { id }, data })) as { count: number };
       return count === 0 ? null : getExecution(id);
     },
 
