@@ -1,0 +1,139 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions } from '@scriptrunner/core';
+import express from 'express';
+import { createScriptRunnerRouter, type ScriptRunnerRouterOptions } from '../src/index.js';
+
+export const FIXTURES = new URL('../../core/test/fixtures/', import.meta.url);
+export const fixture = (name: string) => readFileSync(new URL(name, FIXTURES));
+export const quiet = { warn: () => {}, error: () => {} };
+
+export interface TestServer {
+  runner: ScriptRunner;
+  base: string;
+  close(): Promise<void>;
+}
+
+const open: TestServer[] = [];
+
+export async function startServer(
+  runnerOptions: ScriptRunnerOptions = {},
+  routerOptions: ScriptRunnerRouterOptions = {},
+): Promise<TestServer> {
+  const runner = createScriptRunner({ logger: quiet, killGraceMs: 500, ...runnerOptions });
+  const app = express();
+  app.use('/api/sr', createScriptRunnerRouter(runner, { logger: quiet, heartbeatMs: 200, ...routerOptions }));
+  const server: Server = createServer(app);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const handle: TestServer = {
+    runner,
+    base: `http://127.0.0.1:${port}/api/sr`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await runner.close();
+    },
+  };
+  open.push(handle);
+  return handle;
+}
+
+export async function closeServers(): Promise<void> {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+}
+
+export async function upload(base: string, filename: string, content: Buffer | string, fields: Record<string, string> = {}) {
+  const form = new FormData();
+  form.append('file', new Blob([content]), filename);
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  const res = await fetch(`${base}/scripts`, { method: 'POST', body: form });
+  return { status: res.status, body: (await res.json()) as any, headers: res.headers };
+}
+
+export async function json(url: string, init?: RequestInit) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : null };
+}
+
+export async function runScript(base: string, scriptId: string, args: string[] = []) {
+  return json(`${base}/scripts/${scriptId}/executions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ args }),
+  });
+}
+
+export interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/**
+ * A real SSE client over fetch: parses events as they stream in. `stopWhen` may abort the
+ * connection mid-stream (a dropped connection). Resolves with the events and the last id.
+ */
+export async function readSse(
+  url: string,
+  options: { lastEventId?: string; stopWhen?: (events: SseEvent[]) => boolean; timeoutMs?: number } = {},
+): Promise<{ status: number; events: SseEvent[]; lastId: string | undefined; aborted: boolean }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs ?? 60_000);
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+  const res = await fetch(url, { headers, signal: controller.signal });
+  const events: SseEvent[] = [];
+  let lastId: string | undefined = options.lastEventId;
+  let aborted = false;
+  if (res.status !== 200 || !res.body) {
+    clearTimeout(timer);
+    return { status: res.status, events, lastId, aborted };
+  }
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const raw = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event: SseEvent = { event: 'message', data: '' };
+        const data: string[] = [];
+        for (const line of raw.split('\n')) {
+          if (line.startsWith(':')) continue;
+          const colon = line.indexOf(':');
+          const field = colon === -1 ? line : line.slice(0, colon);
+          const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'id') event.id = value;
+          else if (field === 'event') event.event = value;
+          else if (field === 'data') data.push(value);
+        }
+        if (data.length === 0 && event.id === undefined) continue;
+        event.data = data.join('\n');
+        if (event.id !== undefined) lastId = event.id;
+        events.push(event);
+        if (options.stopWhen?.(events)) {
+          aborted = true;
+          controller.abort();
+          break;
+        }
+      }
+      if (aborted) break;
+    }
+  } catch (error) {
+    if (!aborted && (error as Error).name !== 'AbortError') throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { status: res.status, events, lastId, aborted };
+}
+
+export function linesOf(events: SseEvent[]): LogLine[] {
+  return events.filter((e) => e.event === 'log').flatMap((e) => JSON.parse(e.data) as LogLine[]);
+}
