@@ -16,7 +16,7 @@ import {
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
 import { errorHandler, HttpError, type ErrorLogger } from './http-errors.js';
-import { streamLogs } from './sse.js';
+import { drained, streamLogs } from './sse.js';
 
 export type ScriptRunnerAction =
   | 'script:upload'
@@ -299,10 +299,7 @@ export function createScriptRunnerRouter(runner: ScriptRunner, options: ScriptRu
       after = page[page.length - 1]!.seq;
       let text = '';
       for (const line of page) text += `${line.text}\n`;
-      if (!res.write(text) && !closed) await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
-      });
+      if (!res.write(text) && !closed) await drained(res);
     }
     res.end();
   });

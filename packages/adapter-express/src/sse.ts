@@ -7,7 +7,6 @@
  * line (persist, then publish). So a client gets each line exactly once, in order, from any
  * starting point, and a slow client costs store reads instead of server memory.
  */
-import { once } from 'node:events';
 import type { Execution, LogBatchEvent, LogLine, ScriptRunner } from '@scriptrunner/core';
 import type { Request, Response } from 'express';
 
@@ -18,6 +17,19 @@ export interface SseOptions {
   reconnect: boolean;
   heartbeatMs: number;
   pageSize: number;
+}
+
+/** Resolves when the socket buffer drained, or the client went away (no 'drain' will ever come). */
+export function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function logEvent(lines: LogLine[]): string {
@@ -84,7 +96,7 @@ export async function streamLogs(
       while (dirty && !closed) {
         dirty = false;
         for (;;) {
-          if (res.writableNeedDrain) await once(res, 'drain');
+          if (res.writableNeedDrain) await drained(res);
           if (closed) return;
           const page = await runner.readLogs(executionId, { afterSeq: lastSent, limit: options.pageSize });
           if (closed) return;

@@ -309,6 +309,30 @@ describe('Server-Sent Events', () => {
     expect(received).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   });
 
+  it('streams a 100,000-line log to a client that reads slowly, complete and in order', async () => {
+    const { base, runner } = await startServer();
+    const id = (await upload(base, 'test_many_lines.py', fixture('test_many_lines.py'))).body.script.id as string;
+    const executionId = (await runScript(base, id, ['100000'])).body.execution.id as string;
+    await runner.waitFor(executionId);
+    // Read with pauses so the server's socket buffer fills and it has to wait for 'drain'.
+    const res = await fetch(`${base}/executions/${executionId}/logs/stream`);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    let reads = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (++reads % 20 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    const events = text.split('\n\n').filter((e) => e.startsWith('id:'));
+    const seqs = events.flatMap((e) => (JSON.parse(e.slice(e.indexOf('data: ') + 6)) as Array<{ seq: number }>).map((l) => l.seq));
+    expect(seqs.length).toBe(100_000);
+    expect(seqs.every((seq, i) => seq === i + 1)).toBe(true);
+    expect(text).toContain('event: end');
+  });
+
   it('starts from ?after= and stops a reconnect after the end with 204', async () => {
     const { base, runner } = await startServer();
     const id = (await upload(base, 'test_many_lines.py', fixture('test_many_lines.py'))).body.script.id as string;
