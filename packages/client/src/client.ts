@@ -1,0 +1,208 @@
+/**
+ * createScriptRunnerClient: typed calls for every route of @scriptrunner/adapter-express, and
+ * exactly-once log following over Socket.IO (when given a socket) or Server-Sent Events.
+ */
+import type { Execution, ExecutionStatus, JsonObject, LogLevel, LogLine, LogStream, Page, Script } from '@scriptrunner/core';
+import { ScriptRunnerClientError } from './errors.js';
+import { followOverSocket, followOverSse, type FollowOptions, type LogSource, type SocketLike } from './follow.js';
+import { reviveExecution, reviveLine, reviveScript, type ScriptWithLastExecution } from './wire.js';
+
+export interface ScriptRunnerClientOptions {
+  /** Where the router is mounted, e.g. `/api/scripts-runner` (relative works in browsers). */
+  baseUrl: string;
+  /**
+   * A socket.io-client socket on the `/scriptrunner` namespace, e.g. `io('/scriptrunner')`. Without
+   * one, logs are followed over Server-Sent Events.
+   */
+  socket?: SocketLike;
+  /** Headers for every request (auth), or a function returning them. */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  /** Defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+export interface ReadLogsQuery {
+  after?: number;
+  limit?: number;
+  levels?: LogLevel[];
+  streams?: LogStream[];
+}
+
+export interface LogsPage {
+  lines: LogLine[];
+  nextAfter: number;
+  done: boolean;
+}
+
+export interface ScriptLifecycleHandlers {
+  onScriptCreated?: (script: Script) => void;
+  onScriptArchived?: (script: Script) => void;
+  onExecutionQueued?: (execution: Execution) => void;
+  onExecutionStarted?: (execution: Execution) => void;
+  onExecutionFinished?: (execution: Execution) => void;
+}
+
+export type ScriptRunnerClient = ReturnType<typeof createScriptRunnerClient>;
+
+function query(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+  const headers = () => (typeof options.headers === 'function' ? options.headers() : (options.headers ?? {}));
+
+  async function request<T>(method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {
+    let response: Response;
+    try {
+      response = await doFetch(`${base}${path}`, {
+        method,
+        headers: { accept: 'application/json', ...(contentType ? { 'content-type': contentType } : {}), ...headers() },
+        ...(body === undefined ? {} : { body }),
+      });
+    } catch (error) {
+      throw new ScriptRunnerClientError('network', error instanceof Error ? error.message : String(error), 0);
+    }
+    const text = await response.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // A proxy's HTML error page, say: reported below with the status.
+    }
+    if (!response.ok) {
+      const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
+      const retryAfter = response.headers.get('retry-after');
+      throw new ScriptRunnerClientError(
+        error?.code ?? 'http',
+        error?.message ?? `HTTP ${response.status} ${response.statusText}`,
+        response.status,
+        retryAfter ? Number(retryAfter) : null,
+      );
+    }
+    return json as T;
+  }
+
+  const client = {
+    async uploadScript(file: Blob, extra: { filename?: string; description?: string; metadata?: JsonObject } = {}): Promise<ScriptWithLastExecution> {
+      const form = new FormData();
+      const filename = extra.filename ?? (file as File).name;
+      if (!filename) throw new ScriptRunnerClientError('validation', 'a file name is needed: pass a File or { filename }', 0);
+      form.append('file', file, filename);
+      if (extra.description) form.append('description', extra.description);
+      if (extra.metadata) form.append('metadata', JSON.stringify(extra.metadata));
+      const { script } = await request<{ script: unknown }>('POST', '/scripts', form);
+      return reviveScript(script);
+    },
+
+    async listScripts(q: { status?: 'active' | 'archived' | 'all'; limit?: number; cursor?: string | null } = {}): Promise<Page<ScriptWithLastExecution>> {
+      const page = await request<{ items: unknown[]; nextCursor: string | null }>('GET', `/scripts${query(q)}`);
+      return { items: page.items.map(reviveScript), nextCursor: page.nextCursor };
+    },
+
+    async getScript(id: string): Promise<ScriptWithLastExecution> {
+      return reviveScript((await request<{ script: unknown }>('GET', `/scripts/${encodeURIComponent(id)}`)).script);
+    },
+
+    /** The URL that downloads the script's bytes (for a link or a fetch of your own). */
+    scriptContentUrl(id: string): string {
+      return `${base}/scripts/${encodeURIComponent(id)}/content`;
+    },
+
+    async archiveScript(id: string): Promise<ScriptWithLastExecution> {
+      return reviveScript((await request<{ script: unknown }>('DELETE', `/scripts/${encodeURIComponent(id)}`)).script);
+    },
+
+    /** Resolves once the execution is queued. */
+    async run(scriptId: string, runOptions: { args?: string[] } = {}): Promise<Execution> {
+      const { execution } = await request<{ execution: unknown }>(
+        'POST',
+        `/scripts/${encodeURIComponent(scriptId)}/executions`,
+        JSON.stringify({ args: runOptions.args ?? [] }),
+        'application/json',
+      );
+      return reviveExecution(execution);
+    },
+
+    async listExecutions(q: { scriptId?: string; status?: ExecutionStatus; limit?: number; cursor?: string | null } = {}): Promise<Page<Execution>> {
+      const page = await request<{ items: unknown[]; nextCursor: string | null }>('GET', `/executions${query(q)}`);
+      return { items: page.items.map(reviveExecution), nextCursor: page.nextCursor };
+    },
+
+    async getExecution(id: string): Promise<Execution> {
+      return reviveExecution((await request<{ execution: unknown }>('GET', `/executions/${encodeURIComponent(id)}`)).execution);
+    },
+
+    async cancel(id: string): Promise<Execution> {
+      return reviveExecution((await request<{ execution: unknown }>('POST', `/executions/${encodeURIComponent(id)}/cancel`)).execution);
+    },
+
+    async readLogs(executionId: string, q: ReadLogsQuery = {}): Promise<LogsPage> {
+      const page = await request<{ lines: unknown[]; nextAfter: number; done: boolean }>(
+        'GET',
+        `/executions/${encodeURIComponent(executionId)}/logs${query({
+          after: q.after,
+          limit: q.limit,
+          level: q.levels?.join(','),
+          stream: q.streams?.join(','),
+        })}`,
+      );
+      return { lines: page.lines.map(reviveLine), nextAfter: page.nextAfter, done: page.done };
+    },
+
+    /** The URL of the whole log as plain text (for a download link). */
+    logsTextUrl(executionId: string): string {
+      return `${base}/executions/${encodeURIComponent(executionId)}/logs.txt`;
+    },
+
+    /**
+     * Delivers every line of the execution after `afterSeq` exactly once and in order, then
+     * `onFinished`; over the socket when the client has one, else over SSE. Returns a function that
+     * stops following.
+     */
+    followExecution(executionId: string, follow: FollowOptions): () => void {
+      const source: LogSource = {
+        readLogs: (id, q) => client.readLogs(id, { after: q.after, limit: q.limit }),
+        getExecution: (id) => client.getExecution(id),
+      };
+      if (options.socket) return followOverSocket(options.socket, source, executionId, follow);
+      return followOverSse(
+        (afterSeq) => `${base}/executions/${encodeURIComponent(executionId)}/logs/stream${query({ after: afterSeq })}`,
+        (url, signal) => doFetch(url, { headers: { accept: 'text/event-stream', ...headers() }, signal }),
+        source,
+        executionId,
+        follow,
+      );
+    },
+
+    /**
+     * Script and execution lifecycle events for list views (needs the socket). Returns a function
+     * that stops them; without a socket it returns a no-op, and callers poll `listScripts`.
+     */
+    subscribeScripts(handlers: ScriptLifecycleHandlers): () => void {
+      const socket = options.socket;
+      if (!socket) return () => {};
+      const listeners: Array<[string, (payload: unknown) => void]> = [
+        ['script:created', (p) => handlers.onScriptCreated?.(reviveScript(p))],
+        ['script:archived', (p) => handlers.onScriptArchived?.(reviveScript(p))],
+        ['execution:queued', (p) => handlers.onExecutionQueued?.(reviveExecution(p))],
+        ['execution:started', (p) => handlers.onExecutionStarted?.(reviveExecution(p))],
+        ['execution:finished', (p) => handlers.onExecutionFinished?.(reviveExecution(p))],
+      ];
+      const subscribe = () => socket.emit('scripts:subscribe');
+      for (const [event, listener] of listeners) socket.on(event, listener);
+      socket.on('connect', subscribe);
+      if (socket.connected) subscribe();
+      return () => {
+        for (const [event, listener] of listeners) socket.off(event, listener);
+        socket.off('connect', subscribe);
+        if (socket.connected) socket.emit('scripts:unsubscribe');
+      };
+    },
+  };
+  return client;
+}
