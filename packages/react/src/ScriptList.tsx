@@ -27,7 +27,9 @@ export function parseArgs(text: string): string[] {
 }
 
 function when(date: Date | null): string {
-  return date ? date.toLocaleString() : 'never';
+  if (!date) return 'never run';
+  const sameDay = date.toDateString() === new Date().toDateString();
+  return sameDay ? date.toLocaleTimeString() : date.toLocaleDateString();
 }
 
 export function ScriptList({ client: clientProp, status = 'active', onRun, onOpenExecution, className }: ScriptListProps) {
@@ -77,9 +79,7 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
               <th>Script</th>
               <th>Last status</th>
               <th>Runs</th>
-              <th>Last run</th>
               <th>Arguments</th>
-              <th />
             </tr>
           </thead>
           <tbody>
@@ -100,9 +100,12 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
                       <span className="sr-status sr-status--none">not run</span>
                     )}
                   </td>
-                  <td>{script.totalRuns}</td>
-                  <td>{when(script.lastRunAt)}</td>
                   <td>
+                    {script.totalRuns}
+                    <div className="sr-scripts__description">{when(script.lastRunAt)}</div>
+                  </td>
+                  <td>
+                    <div className="sr-scripts__actions">
                     <input
                       type="text"
                       className="sr-input sr-scripts__args"
@@ -112,8 +115,6 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
                       onChange={(e) => setArgs((current) => ({ ...current, [script.id]: e.target.value }))}
                       disabled={script.status !== 'active'}
                     />
-                  </td>
-                  <td className="sr-scripts__actions">
                     <button
                       type="button"
                       className="sr-button sr-button--primary"
@@ -128,6 +129,7 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
                         Archive
                       </button>
                     ) : null}
+                    </div>
                   </td>
                 </tr>
               );
