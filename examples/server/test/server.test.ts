@@ -1,0 +1,150 @@
+/**
+ * The demo service as a newcomer runs it: a real process on a free port, seeded on first start,
+ * on SQLite by default or PostgreSQL via DATABASE_URL, and a clean shutdown on SIGINT that cancels
+ * running scripts, records them, and leaves no process behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { describePostgres } from '../../../packages/store-prisma/test/support/databases.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Demo {
+  child: ChildProcess;
+  base: string;
+  output: () => string;
+  dataDir: string;
+}
+
+/** Live processes whose command line mentions `text` (zombies excluded). */
+function processesMentioning(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (cmdline.includes(text) && state !== 'Z') found.push(`${pid}: ${cmdline}`);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+const demos: Demo[] = [];
+afterEach(async () => {
+  for (const demo of demos.splice(0)) {
+    if (demo.child.exitCode === null) {
+      demo.child.kill('SIGKILL');
+      await new Promise((r) => demo.child.once('exit', r));
+    }
+    rmSync(demo.dataDir, { recursive: true, force: true });
+  }
+});
+
+async function startDemo(env: Record<string, string> = {}): Promise<Demo> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'sr-demo-'));
+  const child = spawn(tsx, ['src/server.ts'], { cwd: root, env: { ...process.env, PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const demo = { child, base: `http://127.0.0.1:${port}`, output: () => output, dataDir };
+  demos.push(demo);
+  const deadline = Date.now() + 30_000;
+  while (!output.includes(`scriptrunner demo on http://localhost:${port}`)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the demo did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return demo;
+}
+
+const api = async (demo: Demo, path: string, init?: RequestInit) => {
+  const res = await fetch(`${demo.base}/api/scripts-runner${path}`, init);
+  return { status: res.status, body: (await res.json()) as any };
+};
+
+describe('the demo server', () => {
+  it('starts on PORT, offers the sample scripts once, and serves the page', { timeout: 60_000 }, async () => {
+    const demo = await startDemo();
+    const scripts = await api(demo, '/scripts');
+    const names = scripts.body.items.map((s: { filename: string }) => s.filename).sort();
+    expect(names).toEqual(['experiment_long_forecast.py', 'test_progress.py', 'test_sample.py', 'test_stderr_mix.py']);
+    const page = await fetch(`${demo.base}/`);
+    expect(await page.text()).toContain('<div id="root"></div>');
+    // Deep links reach the page too (the UI keeps its selection in the URL).
+    expect((await fetch(`${demo.base}/some/deep/link`)).status).toBe(200);
+
+    // A second start on the same data does not offer them again.
+    demo.child.kill('SIGINT');
+    await new Promise((r) => demo.child.once('exit', r));
+    const again = await startDemo({ SCRIPTRUNNER_DATA_DIR: demo.dataDir });
+    expect((await api(again, '/scripts')).body.items).toHaveLength(4);
+  });
+
+  it('on Ctrl-C cancels running scripts, records them as interrupted and leaves no process behind', { timeout: 60_000 }, async () => {
+    const demo = await startDemo();
+    const scripts = await api(demo, '/scripts');
+    const long = scripts.body.items.find((s: { filename: string }) => s.filename === 'experiment_long_forecast.py');
+    const run = await api(demo, `/scripts/${long.id}/executions`, { method: 'POST' });
+    expect(run.status).toBe(202);
+    const executionId = run.body.execution.id as string;
+    for (let i = 0; i < 100; i++) {
+      if ((await api(demo, `/executions/${executionId}`)).body.execution.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The check below can see the script's process while it runs...
+    expect(processesMentioning(join(demo.dataDir, 'runs')).length).toBeGreaterThan(0);
+    const code = await new Promise<number | null>((resolve) => {
+      demo.child.once('exit', resolve);
+      demo.child.kill('SIGINT');
+    });
+    expect(code).toBe(0);
+    expect(demo.output()).toContain('cancelling running scripts');
+    // No python process of this demo's run directory survives.
+    // ...and none after the shutdown.
+    expect(processesMentioning(join(demo.dataDir, 'runs'))).toEqual([]);
+    // The record says what happened.
+    const again = await startDemo({ SCRIPTRUNNER_DATA_DIR: demo.dataDir });
+    const execution = (await api(again, `/executions/${executionId}`)).body.execution;
+    expect(execution.status).toBe('interrupted');
+    expect(execution.finishedAt).not.toBeNull();
+  });
+});
+
+describePostgres('the demo server on PostgreSQL', (suite) => {
+  it('uses DATABASE_URL, migrates at start and runs a script', { timeout: 60_000 }, async () => {
+    const url = await suite.server().createDatabase();
+    const demo = await startDemo({ DATABASE_URL: url });
+    expect(demo.output()).toContain('store: PostgreSQL');
+    const sample = (await api(demo, '/scripts')).body.items.find((s: { filename: string }) => s.filename === 'test_sample.py');
+    const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST' });
+    let execution = run.body.execution;
+    for (let i = 0; i < 100 && (execution.status === 'queued' || execution.status === 'running'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      execution = (await api(demo, `/executions/${execution.id}`)).body.execution;
+    }
+    expect(execution).toMatchObject({ status: 'succeeded', lineCount: 6 });
+    const text = await (await fetch(`${demo.base}/api/scripts-runner/executions/${execution.id}/logs.txt`)).text();
+    expect(text.split('\n')[0]).toBe('Model name: sample check');
+    expect(readFileSync(join(root, '..', 'scripts', 'test_sample.py'), 'utf8')).toContain('Execution completed successfully');
+  });
+});
