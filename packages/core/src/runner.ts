@@ -118,6 +118,7 @@ export interface ListExecutionsOptions {
 
 export interface ReadLogsOptions {
   afterSeq?: number;
+  /** 1..10,000; default 1,000. A page shorter than the limit means no more lines are stored yet. */
   limit?: number;
   levels?: LogLevel[];
   streams?: LogStream[];
@@ -278,7 +279,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     if (!['active', 'archived', 'all'].includes(status)) {
       throw new ScriptRunnerError('validation', `status must be active, archived or all, got ${String(status)}`);
     }
-    const limit = Math.min(positiveInt(options.limit, 50, 'limit'), MAX_PAGE);
+    const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
     return this.storeCall(() => this.store.listScripts({ status, limit, cursor: options.cursor ?? null }));
   }
 
@@ -434,7 +435,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
 
   async listExecutions(options: ListExecutionsOptions = {}): Promise<Page<Execution>> {
     await this.ready;
-    const limit = Math.min(positiveInt(options.limit, 50, 'limit'), MAX_PAGE);
+    const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
     const query: Parameters<Store['listExecutions']>[0] = { limit, cursor: options.cursor ?? null };
     if (options.scriptId !== undefined) query.scriptId = checkId(options.scriptId, 'script');
     if (options.status !== undefined) {
@@ -451,7 +452,8 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     await this.ready;
     checkId(executionId, 'execution');
     const afterSeq = positiveInt(options.afterSeq, 0, 'afterSeq', 0);
-    const limit = Math.min(positiveInt(options.limit, 1000, 'limit'), MAX_LOG_PAGE);
+    // Rejected rather than capped: a caller that reads a short page as "the end" must not be misled.
+    const limit = positiveInt(options.limit, 1000, 'limit', 1, MAX_LOG_PAGE);
     const levels = this.checkList(options.levels, ['info', 'warn', 'error'], 'levels');
     const streams = this.checkList(options.streams, ['stdout', 'stderr', 'system'], 'streams');
     const execution = await this.storeCall(() => this.store.getExecution(executionId));

@@ -147,8 +147,9 @@ export interface Store {
 
   /**
    * Lines of one execution with `seq > afterSeq`, ascending by `seq`, at most `limit`, filtered by
-   * `levels`/`streams` when given (the limit applies after filtering). An unknown execution yields
-   * an empty array.
+   * `levels`/`streams` when given (the limit applies after filtering). Fewer than `limit` only when
+   * no more matching lines are stored: callers read a short page as "caught up". An unknown
+   * execution yields an empty array.
    */
   readLogs(executionId: string, query: ReadLogsQuery): Promise<LogLine[]>;
 

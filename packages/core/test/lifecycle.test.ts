@@ -324,6 +324,13 @@ describe('store faults', () => {
     failFinal = false;
   });
 
+  it('rejects page sizes it would otherwise have to cut short', async () => {
+    const runner = makeRunner();
+    await expect(runner.readLogs('x', { limit: 10_001 })).rejects.toMatchObject({ code: 'validation' });
+    await expect(runner.listScripts({ limit: 1001 })).rejects.toMatchObject({ code: 'validation' });
+    await expect(runner.listExecutions({ limit: 0 })).rejects.toMatchObject({ code: 'validation' });
+  });
+
   it('turns store exceptions of read methods into store errors', async () => {
     const broken: Store = { ...memoryStore(), listScripts: async () => Promise.reject(new Error('db gone')) };
     const runner = makeRunner({ store: broken });
