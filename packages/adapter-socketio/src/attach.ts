@@ -66,7 +66,7 @@ export interface AttachedScriptRunner {
 }
 
 const DEFAULT_REPLAY_PAGE_SIZE = 2_000;
-/** core's `readLogs` silently caps a page here; a larger page size would look like the end of the log. */
+/** core's `readLogs` refuses larger pages (a short page means "caught up"). */
 const MAX_REPLAY_PAGE_SIZE = 10_000;
 /**
  * One Socket.IO packet carries at most about this many characters of line text, so a batch of
