@@ -12,7 +12,7 @@ export interface LogLinesProps {
   lines: readonly LogLine[];
   /** Changes whenever `lines` grew (the array may grow in place). */
   version?: number;
-  /** Show only these levels; all when absent or empty. */
+  /** Show only these levels; all when absent (an empty list shows none). */
   levels?: readonly LogLevel[];
   /** Case-insensitive text filter (escape codes ignored). */
   search?: string;
@@ -30,14 +30,14 @@ function useFiltered(lines: readonly LogLine[], version: number | undefined, lev
   const key = `${(levels ?? []).join(',')}|${search.toLowerCase()}`;
   const state = useRef<{ key: string; source: readonly LogLine[]; done: number; indexes: number[] }>({ key: '', source: lines, done: 0, indexes: [] });
   return useMemo(() => {
-    const active = (levels && levels.length > 0 && levels.length < 3) || search !== '';
+    const active = (levels !== undefined && levels.length < 3) || search !== '';
     if (!active) return null;
     const s = state.current;
     if (s.key !== key || s.source !== lines || s.done > lines.length) {
       state.current = { key, source: lines, done: 0, indexes: [] };
     }
     const current = state.current;
-    const levelSet = levels && levels.length > 0 ? new Set(levels) : null;
+    const levelSet = levels !== undefined ? new Set(levels) : null;
     const needle = search.toLowerCase();
     for (let i = current.done; i < lines.length; i++) {
       const line = lines[i]!;
@@ -117,7 +117,7 @@ export function LogLines({ lines, version, levels, search = '', rowHeight = 20, 
         role="log"
         aria-live="off"
       >
-        {count === 0 ? <div className="sr-loglines__empty">{emptyText}</div> : null}
+        {count === 0 ? <div className="sr-loglines__empty">{filtered && lines.length > 0 ? 'No lines match the filter.' : emptyText}</div> : null}
         <div style={{ height: virtualizer.getTotalSize(), width: '100%', position: 'relative' }}>
           {virtualizer.getVirtualItems().map((item) => {
             const line = lines[filtered ? filtered[item.index]! : item.index];

@@ -94,6 +94,7 @@ export function useExecutionLogs(executionId: string | null, options: UseExecuti
       (e) => active && setExecution((current) => current ?? e),
       (e: Error) => active && setError(e),
     );
+    const finishedRef = { current: false };
     // Status changes while running (queued → running) are picked up by a light poll.
     const timer = setInterval(() => {
       client.getExecution(executionId).then(
@@ -101,7 +102,6 @@ export function useExecutionLogs(executionId: string | null, options: UseExecuti
         () => undefined,
       );
     }, 2000);
-    const finishedRef = { current: false };
     let pending: LogLine[] = [];
     let frame: ReturnType<typeof setTimeout> | null = null;
     // Batches are applied at most every 50 ms: a million-line run must not render a million times.
@@ -112,10 +112,19 @@ export function useExecutionLogs(executionId: string | null, options: UseExecuti
       pending = [];
       setVersion((v) => v + 1);
     };
+    let sawLines = false;
     const stop = client.followExecution(executionId, {
       onLines: (lines) => {
         for (const line of lines) pending.push(line);
         frame ??= setTimeout(flush, 50);
+        // Output means it is running: read the record now instead of waiting for the next poll.
+        if (!sawLines) {
+          sawLines = true;
+          client.getExecution(executionId).then(
+            (e) => active && !finishedRef.current && setExecution(e),
+            () => undefined,
+          );
+        }
       },
       onProgress: (p) => active && setProgress(p),
       onFinished: (e) => {

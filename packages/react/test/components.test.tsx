@@ -94,6 +94,9 @@ describe('LogLines', () => {
     expect(seqs()).toEqual([7, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79]);
     rerender(<LogLines lines={lines} levels={['warn']} search="line 7" height={2000} />);
     expect(seqs()).toEqual([7, 70, 77]);
+    rerender(<LogLines lines={lines} levels={[]} height={2000} />);
+    expect(seqs()).toEqual([]);
+    expect(container.textContent).toContain('No lines match the filter.');
   });
 
   it('pauses auto-scroll when the reader scrolls up and resumes at the bottom', () => {
