@@ -13,7 +13,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { describePostgres } from '../../../packages/store-prisma/test/support/databases.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsx = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -63,7 +62,9 @@ afterEach(async () => {
 async function startDemo(env: Record<string, string> = {}): Promise<Demo> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'sr-demo-'));
-  const child = spawn(tsx, ['src/server.ts'], { cwd: root, env: { ...process.env, PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `node --import tsx` rather than the tsx CLI: signals reach the server itself, and a killed test
+  // cannot orphan it behind a relay process.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'server.ts')], { cwd: root, env: { ...process.env, PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
