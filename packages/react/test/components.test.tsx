@@ -51,6 +51,19 @@ describe('ScriptUploadCard', () => {
     expect(screen.getByRole('alert').textContent).toMatch(/is empty/);
   });
 
+  it('takes a dropped file through the same checks', () => {
+    render(<ScriptUploadCard client={offlineClient} />);
+    const zone = screen.getByTestId('drop-zone');
+    fireEvent.dragOver(zone, { dataTransfer: { files: [] } });
+    expect(zone.className).toContain('sr-upload__drop--active');
+    fireEvent.drop(zone, { dataTransfer: { files: [new File(['print(1)'], 'notes.txt')] } });
+    expect(zone.className).not.toContain('sr-upload__drop--active');
+    expect(screen.getByRole('alert').textContent).toMatch(/"notes.txt" is not accepted/);
+    fireEvent.drop(zone, { dataTransfer: { files: [new File(['print(1)'], 'experiment_drop.py')] } });
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(zone.textContent).toContain('experiment_drop.py');
+  });
+
   it('accepts a valid file and reports a network failure in words', async () => {
     render(<ScriptUploadCard client={offlineClient} />);
     pick(new File(['print(1)'], 'test_ok.py'));
