@@ -12,8 +12,9 @@ import type {
   ScriptPatch,
   Store,
 } from '../store.js';
-import type { Execution, LogLine, Page, Script } from '../types.js';
+import type { Execution, Page, Script } from '../types.js';
 import { compareNewestFirst, decodeCursor, encodeCursor, isAfterCursor } from './cursor.js';
+import { LogColumns } from './log-columns.js';
 
 function copyScript(script: Script): Script {
   return {
@@ -33,20 +34,6 @@ function copyExecution(execution: Execution): Execution {
     startedAt: execution.startedAt && new Date(execution.startedAt),
     finishedAt: execution.finishedAt && new Date(execution.finishedAt),
   };
-}
-
-/** A stored line: a copy without the repeated execution id and with the time as a number, which
- * keeps a million-line log small and cheap for the garbage collector. */
-interface StoredLine {
-  seq: number;
-  stream: LogLine['stream'];
-  level: LogLine['level'];
-  text: string;
-  time: number;
-}
-
-function toLine(executionId: string, line: StoredLine): LogLine {
-  return { executionId, seq: line.seq, stream: line.stream, level: line.level, text: line.text, time: new Date(line.time) };
 }
 
 function page<T>(
@@ -73,8 +60,7 @@ export function memoryStore(): Store {
   const scripts = new Map<string, Script>();
   const contents = new Map<string, Uint8Array>();
   const executions = new Map<string, Execution>();
-  // Index = seq - 1; sequences are gap-free in practice, holes are tolerated.
-  const logs = new Map<string, Array<StoredLine | undefined>>();
+  const logs = new Map<string, LogColumns>();
 
   return {
     async createScript(input: CreateScriptInput) {
@@ -170,15 +156,10 @@ export function memoryStore(): Store {
     async appendLogs(executionId, lines) {
       let stored = logs.get(executionId);
       if (!stored) {
-        stored = [];
+        stored = new LogColumns();
         logs.set(executionId, stored);
       }
-      for (const line of lines) {
-        const index = line.seq - 1;
-        if (stored[index] === undefined) {
-          stored[index] = { seq: line.seq, stream: line.stream, level: line.level, text: line.text, time: line.time.getTime() };
-        }
-      }
+      stored.addBatch(lines);
     },
 
     async readLogs(executionId, query: ReadLogsQuery) {
@@ -186,15 +167,7 @@ export function memoryStore(): Store {
       if (!stored) return [];
       const levels = query.levels && query.levels.length > 0 ? new Set(query.levels) : null;
       const streams = query.streams && query.streams.length > 0 ? new Set(query.streams) : null;
-      const result: LogLine[] = [];
-      for (let i = Math.max(0, query.afterSeq ?? 0); i < stored.length && result.length < query.limit; i++) {
-        const line = stored[i];
-        if (line === undefined) continue;
-        if (levels && !levels.has(line.level)) continue;
-        if (streams && !streams.has(line.stream)) continue;
-        result.push(toLine(executionId, line));
-      }
-      return result;
+      return stored.read(executionId, query.afterSeq ?? 0, query.limit, levels, streams);
     },
   };
 }
