@@ -4,7 +4,7 @@
  */
 import type { Execution, ExecutionStatus, JsonObject, LogLevel, LogLine, LogStream, Page, Script } from '@scriptrunner/core';
 import { ScriptRunnerClientError } from './errors.js';
-import { followOverSocket, followOverSse, type FollowOptions, type LogSource, type SocketLike } from './follow.js';
+import { countScriptFollowers, followOverSocket, followOverSse, type FollowOptions, type LogSource, type SocketLike } from './follow.js';
 import { reviveExecution, reviveLine, reviveScript, type ScriptWithLastExecution } from './wire.js';
 
 export interface ScriptRunnerClientOptions {
@@ -196,11 +196,16 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
       const subscribe = () => socket.emit('scripts:subscribe');
       for (const [event, listener] of listeners) socket.on(event, listener);
       socket.on('connect', subscribe);
+      countScriptFollowers(socket, 1);
       if (socket.connected) subscribe();
+      let stopped = false;
       return () => {
+        if (stopped) return;
+        stopped = true;
         for (const [event, listener] of listeners) socket.off(event, listener);
         socket.off('connect', subscribe);
-        if (socket.connected) socket.emit('scripts:unsubscribe');
+        // Another list on the same socket still wants the events: only the last one unsubscribes.
+        if (countScriptFollowers(socket, -1) === 0 && socket.connected) socket.emit('scripts:unsubscribe');
       };
     },
   };

@@ -101,11 +101,16 @@ class Follower {
   }
 
   error(error: unknown): void {
+    if (this.stopped) return;
     const clientError =
       error instanceof ScriptRunnerClientError ? error : new ScriptRunnerClientError('network', error instanceof Error ? error.message : String(error), 0);
     this.options.onError?.(clientError);
     if (FATAL_CODES.has(clientError.code)) this.stop();
+    else this.retry?.();
   }
+
+  /** Set by the transport: how to try again after a transient failure (resubscribe, reconnect). */
+  retry: (() => void) | null = null;
 
   stop(): void {
     if (this.stopped) return;
@@ -118,7 +123,12 @@ class Follower {
     while (!this.stopped && this.lastSeq < upTo) {
       const { lines } = await this.source.readLogs(this.executionId, { after: this.lastSeq, limit: FILL_PAGE });
       if (lines.length === 0) return;
+      const before = this.lastSeq;
       this.emit(lines);
+      // The store is missing the next line: asking again would return the same page forever.
+      if (this.lastSeq === before) {
+        throw new ScriptRunnerClientError('incomplete', `line ${before + 1} of execution ${this.executionId} is missing from the store`, 0);
+      }
     }
   }
 
@@ -132,6 +142,29 @@ class Follower {
     }
     if (fresh.length > 0 && !this.stopped) this.options.onLines(fresh);
   }
+}
+
+/**
+ * Followers per socket and execution: the server keeps one subscription per socket and execution,
+ * so only the last follower to stop may unsubscribe.
+ */
+const followers = new WeakMap<SocketLike, Map<string, number>>();
+
+function countFollowers(socket: SocketLike, key: string, delta: number): number {
+  let counts = followers.get(socket);
+  if (!counts) {
+    counts = new Map();
+    followers.set(socket, counts);
+  }
+  const next = (counts.get(key) ?? 0) + delta;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
+  return Math.max(next, 0);
+}
+
+/** Registers one more lifecycle listener on `socket`; returns how many there are now. */
+export function countScriptFollowers(socket: SocketLike, delta: number): number {
+  return countFollowers(socket, '\u0000scripts', delta);
 }
 
 /** Follows over Socket.IO (namespace /scriptrunner). */
@@ -162,8 +195,19 @@ export function followOverSocket(socket: SocketLike, source: LogSource, executio
     socket.off('execution:progress', onProgress);
     socket.off('execution:finished', onFinished);
     socket.off('connect', subscribe);
-    if (socket.connected) socket.emit('execution:unsubscribe', { executionId });
+    if (retryTimer) clearTimeout(retryTimer);
+    if (countFollowers(socket, executionId, -1) === 0 && socket.connected) socket.emit('execution:unsubscribe', { executionId });
   });
+  countFollowers(socket, executionId, 1);
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
+  // A lost ack, a refusal that may pass, or an end that could not be completed: subscribe again
+  // from the last delivered seq (the server replays, and re-sends the end of a finished run).
+  follower.retry = () => {
+    retryTimer ??= setTimeout(() => {
+      retryTimer = null;
+      if (socket.connected) subscribe();
+    }, 1000);
+  };
   socket.on('execution:log', onLog);
   socket.on('execution:progress', onProgress);
   socket.on('execution:finished', onFinished);

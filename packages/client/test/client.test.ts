@@ -154,6 +154,25 @@ describe('followExecution over Socket.IO', () => {
     expect(run.seqs).toEqual(Array.from({ length: 50 }, (_, i) => 251 + i));
   });
 
+  it('two followers of one execution on one socket: stopping one does not starve the other', { timeout: 60_000 }, async () => {
+    const s = await stack();
+    const client = createScriptRunnerClient({ baseUrl: s.baseUrl, socket: s.socket() });
+    const script = await client.uploadScript(new Blob([STEADY(3000)]), { filename: 'test_steady.py' });
+    const execution = await client.run(script.id);
+    let stopFirst: (() => void) | null = null;
+    const first: number[] = [];
+    stopFirst = client.followExecution(execution.id, {
+      onLines: (lines) => {
+        first.push(...lines.map((l) => l.seq));
+        if (first.length >= 500) stopFirst?.();
+      },
+    });
+    const second = collect((h) => client.followExecution(execution.id, h));
+    await second.done;
+    expectExactlyOnce(second.seqs, 3000);
+    expect(first.length).toBeLessThan(3000);
+  });
+
   it('reports a refused subscription and stops', async () => {
     const s = await stack();
     const client = createScriptRunnerClient({ baseUrl: s.baseUrl, socket: s.socket() });

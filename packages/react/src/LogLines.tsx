@@ -27,10 +27,11 @@ export interface LogLinesProps {
 
 /** Incrementally filtered indexes: new lines are filtered as they arrive, not the whole log again. */
 function useFiltered(lines: readonly LogLine[], version: number | undefined, levels: readonly LogLevel[] | undefined, search: string) {
-  const key = `${(levels ?? []).join(',')}|${search.toLowerCase()}`;
+  const levelKey = levels === undefined ? '*' : [...new Set(levels)].sort().join(',');
+  const key = `${levelKey}|${search.toLowerCase()}`;
   const state = useRef<{ key: string; source: readonly LogLine[]; done: number; indexes: number[] }>({ key: '', source: lines, done: 0, indexes: [] });
   return useMemo(() => {
-    const active = (levels !== undefined && levels.length < 3) || search !== '';
+    const active = (levels !== undefined && new Set(levels).size < 3) || search !== '';
     if (!active) return null;
     const s = state.current;
     if (s.key !== key || s.source !== lines || s.done > lines.length) {
@@ -46,7 +47,8 @@ function useFiltered(lines: readonly LogLine[], version: number | undefined, lev
       current.indexes.push(i);
     }
     current.done = lines.length;
-    return current.indexes.slice();
+    // The same array, grown in place: copying a million indexes on every flush would be the cost.
+    return current.indexes;
     // version: the array grows in place, so its identity alone does not say it changed.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lines, version, key, lines.length]);

@@ -22,15 +22,19 @@ export function useScripts(options: UseScriptsOptions = {}) {
   const status = options.status ?? 'active';
   const limit = options.limit ?? 100;
 
+  // Only the newest request may set the list: answers can arrive out of order, or after unmount.
+  const latest = useRef(0);
   const refresh = useCallback(async () => {
+    const request = ++latest.current;
     try {
       const page = await client.listScripts({ status, limit });
+      if (request !== latest.current) return;
       setScripts(page.items);
       setError(null);
     } catch (e) {
-      setError(e as Error);
+      if (request === latest.current) setError(e as Error);
     } finally {
-      setLoading(false);
+      if (request === latest.current) setLoading(false);
     }
   }, [client, status, limit]);
 
@@ -48,6 +52,7 @@ export function useScripts(options: UseScriptsOptions = {}) {
     return () => {
       stop();
       clearInterval(timer);
+      latest.current++;
     };
   }, [client, refresh, options.pollMs]);
 
@@ -130,6 +135,7 @@ export function useExecutionLogs(executionId: string | null, options: UseExecuti
       onFinished: (e) => {
         if (!active) return;
         finishedRef.current = true;
+        clearInterval(timer);
         flush();
         setProgress(null);
         setExecution(e);
@@ -168,7 +174,11 @@ export function useExecution(executionId: string | null, options: UseExecutionLo
         setExecution(e);
         if (!isTerminal(e.status)) timer = setTimeout(load, 1000);
       } catch (e) {
-        if (active) setError(e as Error);
+        if (!active) return;
+        setError(e as Error);
+        // A failed request is not the end of the run: try again, slower, unless it cannot succeed.
+        const code = (e as { code?: string }).code;
+        if (code !== 'not_found' && code !== 'forbidden') timer = setTimeout(load, 3000);
       }
     };
     void load();
