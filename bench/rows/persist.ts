@@ -6,8 +6,8 @@
  *   bare     the same script as a bare spawn counting newlines (how fast Python produces the lines)
  *   runner   the script through createScriptRunner into sqliteStore / postgresStore, run() → waitFor()
  *   naive    the script through the same runner into prismaStore with appendLogs replaced by
- *            createMany into a one-row-per-line table (as bench/store-throughput.ts does)
- *   chunked  store.appendLogs alone in 2,000-line batches (as bench/store-throughput.ts does): the
+ *            createMany into a one-row-per-line table
+ *   chunked  store.appendLogs alone in 2,000-line batches: the
  *            store's rate without Python in the way
  *
  * Every variant reads back what was stored and checks seqs 1..N and the exact text of each line.
@@ -41,8 +41,8 @@ type AnyClient = any;
 // ------------------------------------------------------------- naive client (one row per line)
 
 /**
- * Generates a Prisma client with scriptrunner's models plus a one-row-per-line table, as
- * bench/store-throughput.ts does, into a private folder under bench/.generated (git-ignored) that
+ * Generates a Prisma client with scriptrunner's models plus a one-row-per-line table, into a
+ * private folder under bench/.generated (git-ignored) that
  * the row removes when it is done.
  */
 function generateClients(out: string): void {
