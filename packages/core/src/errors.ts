@@ -10,7 +10,9 @@ export type ScriptRunnerErrorCode =
   /** The store failed (after retries where the runner retries). */
   | 'store'
   /** The runner was closed. */
-  | 'closed';
+  | 'closed'
+  /** Something the options ask for is missing on this host (e.g. bubblewrap for `isolation: 'bwrap'`). */
+  | 'unavailable';
 
 /**
  * Every error the runner throws or emits. `code` is stable and meant for programs (HTTP adapters map

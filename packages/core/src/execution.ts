@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describeError, ScriptRunnerError } from './errors.js';
@@ -13,7 +14,9 @@ import { defaultClassifyLine } from './lines/classify.js';
 import { LineSplitter } from './lines/splitter.js';
 import { buildChildEnv } from './process/env.js';
 import { signalGroup } from './process/group.js';
-import type { IsolationWrapper } from './process/isolation.js';
+import { commandProblem } from './process/which.js';
+import type { ResolvedIsolation, SpawnSpec } from './process/isolation.js';
+import type { ResolvedLimits } from './process/limits.js';
 import { createRunDirectory, removeRunDirectory, type RunDirectory } from './process/workdir.js';
 import type { Store } from './store.js';
 import type {
@@ -42,7 +45,13 @@ export interface RunSettings {
   logDir: string | null;
   classifyLine: LineClassifier;
   env: Record<string, string> | undefined;
-  isolation: IsolationWrapper;
+  isolation: ResolvedIsolation;
+  /** prlimit around the (wrapped) command, or identity. */
+  applyLimits: (spec: SpawnSpec) => SpawnSpec;
+  limits: ResolvedLimits;
+  runAs: { uid: number; gid: number } | undefined;
+  maxLogLines: number;
+  maxLogBytes: number;
 }
 
 export interface RunHooks {
@@ -61,12 +70,16 @@ export interface RunRequest {
   timeoutMs: number;
 }
 
-type StopReason = 'cancelled' | 'timed_out' | 'interrupted';
+type StopReason = 'cancelled' | 'timed_out' | 'interrupted' | 'output_limit';
 
 const STDERR_TAIL_LINES = 20;
 const STDERR_TAIL_LINE_CHARS = 500;
 /** After a forced kill, how long to wait for pipes to reach EOF before abandoning them. */
 const ABANDON_PIPES_MS = 2000;
+/** Signal numbers of Linux (x86, arm), for exit codes a sandbox's init reports as 128 + N. */
+const SIGNAL_NAMES = new Map<number, string>(
+  Object.entries(osConstants.signals).map(([name, number]) => [number, name]),
+);
 
 export class ExecutionRun {
   private stopReason: StopReason | null = null;
@@ -79,6 +92,11 @@ export class ExecutionRun {
   private spawnError: Error | null = null;
   private storeError: unknown = null;
   private truncated = false;
+  /** stdout/stderr lines and their bytes kept so far, against maxLogLines / maxLogBytes. */
+  private outputLines = 0;
+  private outputBytes = 0;
+  /** Why output stopped being kept (a cap was hit); the run ends `failed` with this reason. */
+  private outputLimit: string | null = null;
   private readonly stderrTail: string[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly batcher: LogBatcher;
@@ -148,7 +166,7 @@ export class ExecutionRun {
       if (this.stopReason === null) {
         const content = await this.settings.store.getScriptContent(this.request.script.id);
         if (content === null) throw new ScriptRunnerError('not_found', `the content of script ${this.request.script.id} is missing from the store`);
-        runDir = await createRunDirectory(this.settings.workDir, execution.id, this.request.script.filename, content);
+        runDir = await createRunDirectory(this.settings.workDir, execution.id, this.request.script.filename, content, this.settings.runAs);
       }
       // A stop that arrived while the directory was prepared: the run never starts.
       if (this.stopReason === null) {
@@ -194,12 +212,23 @@ export class ExecutionRun {
   private async spawnAndWait(runDir: RunDirectory): Promise<void> {
     const { runtime, execution } = this.request;
     const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
-    const spec = this.settings.isolation({
-      command: runtime.command,
-      args: [...runtime.args, runDir.scriptPath, ...execution.args],
-      cwd: runDir.path,
-      env,
-    });
+    const spec = this.settings.applyLimits(
+      this.settings.isolation.wrap(
+        { command: runtime.command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
+        { runDir: runDir.path, tmpDir: runDir.tmp },
+      ),
+    );
+    const runAs = this.settings.runAs;
+    if (this.settings.isolation.kind === 'none') {
+      // prlimit would exec the interpreter itself and only print why it could not: look it up
+      // first, so a missing or non-executable interpreter reads as before (ENOENT, EACCES).
+      const problem = commandProblem(runtime.command, env.PATH ?? '', spec.cwd);
+      if (problem !== null) {
+        this.spawnError = Object.assign(new Error(`spawn ${runtime.command} ${problem}`), { code: problem });
+        this.systemLine('error', `could not start "${runtime.command}": ${this.spawnError.message}`);
+        return;
+      }
+    }
 
     let child: ChildProcess;
     try {
@@ -210,11 +239,12 @@ export class ExecutionRun {
         detached: true,
         shell: false,
         stdio: ['ignore', 'pipe', 'pipe'],
+        ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
       });
     } catch (error) {
       // Synchronous spawn failures (invalid arguments) are reported like asynchronous ones.
       this.spawnError = error instanceof Error ? error : new Error(String(error));
-      this.systemLine('error', `could not start "${spec.command}": ${describeError(error)}`);
+      this.systemLine('error', `could not start "${runtime.command}": ${describeError(error)}`);
       return;
     }
     this.child = child;
@@ -223,7 +253,7 @@ export class ExecutionRun {
     child.on('error', (error) => {
       if (this.pgid === null) {
         this.spawnError = error;
-        this.systemLine('error', `could not start "${spec.command}": ${error.message}`);
+        this.systemLine('error', `could not start "${runtime.command}": ${error.message}`);
         spawnFailed?.();
       } else {
         this.hooks.error(error);
@@ -281,6 +311,13 @@ export class ExecutionRun {
         this.exited = true;
         this.exitCode = code;
         this.exitSignal = signal;
+        // bubblewrap's init reports a script killed by signal N as exit code 128 + N (the shell
+        // convention); read it back as the signal, so the record is the same in every mode.
+        const sandboxSignal = code !== null && code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
+        if (this.settings.isolation.signalsAsExitCodes && sandboxSignal !== undefined) {
+          this.exitCode = null;
+          this.exitSignal = sandboxSignal;
+        }
         this.afterExit(stdout, stderr);
         check();
       });
@@ -331,6 +368,18 @@ export class ExecutionRun {
   }
 
   private line(stream: 'stdout' | 'stderr', text: string, truncated: boolean): void {
+    if (this.outputLimit !== null) return;
+    const bytes = Buffer.byteLength(text);
+    if (this.outputLines + 1 > this.settings.maxLogLines) {
+      this.overLimit(`the script printed more than ${this.settings.maxLogLines} lines (maxLogLines)`);
+      return;
+    }
+    if (this.outputBytes + bytes > this.settings.maxLogBytes) {
+      this.overLimit(`the script printed more than ${this.settings.maxLogBytes} bytes (maxLogBytes)`);
+      return;
+    }
+    this.outputLines++;
+    this.outputBytes += bytes;
     if (truncated) this.truncated = true;
     let level: LogLevel;
     try {
@@ -347,6 +396,14 @@ export class ExecutionRun {
     // A finished line supersedes the progress text it may have been built from.
     const progress = this.progress.get(stream);
     if (progress) progress.text = null;
+  }
+
+  /** A cap was hit: keep nothing more, say why, and stop the run (it ends `failed`). */
+  private overLimit(reason: string): void {
+    this.outputLimit = reason;
+    this.truncated = true;
+    this.systemLine('error', `output limit reached: ${reason}; the rest of the output is not kept`);
+    this.stop('output_limit', `stopped: ${reason}`);
   }
 
   private systemLine(level: LogLevel, text: string): void {
@@ -432,6 +489,10 @@ export class ExecutionRun {
     } else if (this.stopReason === 'timed_out' || this.stopReason === 'cancelled' || this.stopReason === 'interrupted') {
       status = this.stopReason;
       errorMessage = this.stopMessage ?? this.stopReason;
+    } else if (this.outputLimit !== null) {
+      // Also when the script had already exited: what it printed past the cap is lost.
+      status = 'failed';
+      errorMessage = `stopped: ${this.outputLimit}`;
     } else if (this.spawnError !== null) {
       status = 'failed';
       errorMessage = `could not start "${this.request.runtime.command}": ${this.spawnError.message}`;
@@ -440,8 +501,11 @@ export class ExecutionRun {
       errorMessage = null;
     } else {
       status = 'failed';
+      const hint = this.limitHint();
       errorMessage =
-        this.exitSignal !== null ? `killed by signal ${this.exitSignal}${tail}` : `exited with code ${this.exitCode}${tail}`;
+        this.exitSignal !== null
+          ? `killed by signal ${this.exitSignal}${hint}${tail}`
+          : `exited with code ${this.exitCode}${hint}${tail}`;
     }
     const startedAt = started.startedAt;
     return {
@@ -454,6 +518,31 @@ export class ExecutionRun {
       errorMessage,
       truncated: this.truncated,
     } satisfies Partial<Execution>;
+  }
+
+  /**
+   * Names the resource limit behind a failure when the evidence points to one, so "exited with
+   * code 152" reads as "CPU time limit". bubblewrap reports death by signal N as exit code 128 + N.
+   */
+  private limitHint(): string {
+    const { limits } = this.settings;
+    const signal = this.exitSignal;
+    if (signal === 'SIGXCPU' && limits.cpuSeconds !== null) return ` (CPU time limit of ${limits.cpuSeconds} s reached: limits.cpuSeconds)`;
+    if (signal === 'SIGXFSZ' && limits.maxFileBytes !== null) return ` (file size limit of ${limits.maxFileBytes} bytes reached: limits.maxFileBytes)`;
+    const said = this.stderrTail.join('\n');
+    if (/^bwrap: execvp /m.test(said)) {
+      return ` (the interpreter "${this.request.runtime.command}" is not visible inside the sandbox: install it under /usr or add its directory to readPaths)`;
+    }
+    if (limits.memoryBytes !== null && /\bMemoryError\b|Cannot allocate memory|std::bad_alloc/.test(said)) {
+      return ` (memory limit of ${limits.memoryBytes} bytes reached: limits.memoryBytes)`;
+    }
+    if (limits.maxFileBytes !== null && /File too large/.test(said)) {
+      return ` (file size limit of ${limits.maxFileBytes} bytes reached: limits.maxFileBytes)`;
+    }
+    if (limits.maxProcesses !== null && /Resource temporarily unavailable|BlockingIOError/.test(said)) {
+      return ` (process limit of ${limits.maxProcesses} reached?: limits.maxProcesses)`;
+    }
+    return '';
   }
 
   private openLogFile(): void {

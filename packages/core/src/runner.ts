@@ -11,7 +11,13 @@ import { ExecutionRun } from './execution.js';
 import type { RetryPolicy } from './lines/batcher.js';
 import { defaultClassifyLine } from './lines/classify.js';
 import { validateEnv } from './process/env.js';
-import { noIsolation } from './process/isolation.js';
+import {
+  resolveIsolation,
+  validateSandboxOptions,
+  type IsolationMode,
+  type IsolationWrapper,
+} from './process/isolation.js';
+import { findPrlimit, limitsWrapper, resolveLimits, validateRunAs, type ResourceLimits } from './process/limits.js';
 import { resolveRuntimes } from './process/runtimes.js';
 import { InProcessQueue } from './queue.js';
 import type { Store } from './store.js';
@@ -94,6 +100,25 @@ export interface ScriptRunnerOptions {
   recoverOnStart?: boolean;
   /** Where warnings and unhandled errors go. Default `console`. */
   logger?: Logger;
+  /**
+   * How scripts are confined. `auto` (default): bubblewrap when it works on this host, otherwise
+   * none, with one warning through `logger`. `bwrap`: bubblewrap or a `unavailable` error here.
+   * `none`: the script can do what this process can. A function wraps the command yourself.
+   * See the README's Security section for what each mode does and does not protect against.
+   */
+  isolation?: IsolationMode | IsolationWrapper;
+  /** With bubblewrap: keep the host's network. Default false (a private loopback only). */
+  allowNetwork?: boolean;
+  /** With bubblewrap: absolute host paths mounted read-only at the same place (models, a venv). */
+  readPaths?: string[];
+  /** Per-process resource limits, applied with prlimit in every isolation mode; `null` lifts one. */
+  limits?: ResourceLimits;
+  /** When the host runs as root: run scripts as this user and group instead (e.g. 65534, nobody). */
+  runAs?: { uid: number; gid: number };
+  /** An execution printing more lines is stopped and ends `failed`, `truncated`. Default 10,000,000. */
+  maxLogLines?: number;
+  /** The same for the bytes of its output lines. Default 4 GiB. */
+  maxLogBytes?: number;
 }
 
 export interface RunOptions {
@@ -216,6 +241,17 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     };
     this.defaultTimeoutMs = durationMs(options.timeoutMs, 3_600_000, 'timeoutMs');
     const retry = options.storeRetry ?? {};
+    const runAs = validateRunAs(options.runAs);
+    const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths);
+    const limits = resolveLimits(options.limits);
+    const prlimit = findPrlimit();
+    const limited = Object.values(limits).some((v) => v !== null);
+    if (limited && prlimit === null) {
+      if (options.limits !== undefined) {
+        throw new ScriptRunnerError('unavailable', 'limits need prlimit (util-linux), which is not on PATH');
+      }
+      this.logger.warn('[scriptrunner] prlimit (util-linux) is not on PATH: scripts run without resource limits.');
+    }
     this.settings = {
       store: this.store,
       killGraceMs: durationMs(options.killGraceMs, 5_000, 'killGraceMs'),
@@ -235,7 +271,13 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       logDir: options.logDir === undefined ? null : resolve(options.logDir),
       classifyLine: options.classifyLine ?? defaultClassifyLine,
       env: validateEnv(options.env, 'env'),
-      isolation: noIsolation,
+      isolation: resolveIsolation(options.isolation, sandbox, runAs, (message) => this.logger.warn(message)),
+      applyLimits: limited && prlimit !== null ? limitsWrapper(limits, prlimit) : (spec) => spec,
+      limits,
+      // Already that user: nothing to switch (and a non-root process may not call setgroups).
+      runAs: runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined,
+      maxLogLines: positiveInt(options.maxLogLines, 10_000_000, 'maxLogLines'),
+      maxLogBytes: positiveInt(options.maxLogBytes, 4 * 1024 ** 3, 'maxLogBytes'),
     };
     this.queue = new InProcessQueue(
       positiveInt(options.concurrency, 2, 'concurrency'),

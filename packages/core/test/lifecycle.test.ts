@@ -169,7 +169,8 @@ describe('recovery and close', () => {
   });
 
   it('close() ends running children, interrupts queued runs and refuses new work', async () => {
-    const runner = createScriptRunner({ concurrency: 1, logger: silentLogger, killGraceMs: 500 });
+    // Unisolated so the printed child pid is a host pid (isolation.test.ts covers the sandbox).
+    const runner = createScriptRunner({ concurrency: 1, logger: silentLogger, killGraceMs: 500, isolation: 'none' });
     const script = await runner.uploadScript({ filename: 'test_child_tree.py', content: fixture('test_child_tree.py') });
     let childPid = 0;
     runner.on('execution:log', (batch) => {

@@ -19,6 +19,7 @@ const publicNames = [
   'DEFAULT_RUNTIMES',
   'DEFAULT_FILENAME_PATTERN',
   'DEFAULT_MAX_UPLOAD_BYTES',
+  'DEFAULT_LIMITS',
 ].sort();
 
 describe('@scriptrunner/core package', () => {

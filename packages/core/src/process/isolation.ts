@@ -1,7 +1,14 @@
 /**
- * The isolation seam: how the argv of a run is wrapped before it is spawned (nothing, bubblewrap,
- * resource limits). The runner builds a `SpawnSpec` and passes it through exactly one wrapper.
+ * The isolation seam: how the argv of a run is wrapped before it is spawned. The runner builds a
+ * `SpawnSpec`, passes it through exactly one wrapper (none, bubblewrap, or the caller's), then
+ * puts the resource limits around whatever the wrapper returned (see limits.ts).
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { ScriptRunnerError } from '../errors.js';
+import { findExecutable } from './which.js';
+
 export interface SpawnSpec {
   command: string;
   args: string[];
@@ -9,7 +16,189 @@ export interface SpawnSpec {
   env: Record<string, string>;
 }
 
-export type IsolationWrapper = (spec: SpawnSpec) => SpawnSpec;
+/** Where the run lives, for wrappers that need to expose it (bind mounts, volume flags). */
+export interface IsolationContext {
+  /** The run directory: the child's cwd and HOME, holding the copy of the script. */
+  runDir: string;
+  /** The child's TMPDIR (inside the run directory). */
+  tmpDir: string;
+}
+
+export type IsolationWrapper = (spec: SpawnSpec, context: IsolationContext) => SpawnSpec;
+
+/** `auto` (default): bubblewrap when it works on this host, otherwise unisolated with one warning. */
+export type IsolationMode = 'auto' | 'bwrap' | 'none';
 
 /** Runs the command as it is, in its own process group, with the allowlisted environment. */
 export const noIsolation: IsolationWrapper = (spec) => spec;
+
+export interface SandboxOptions {
+  /** Keep the host's network inside the sandbox. Default false: only a private loopback. */
+  allowNetwork: boolean;
+  /** Absolute host paths mounted read-only at the same place (a models folder, a virtualenv). */
+  readPaths: string[];
+}
+
+/** The wrapper the runner uses, and facts about it the runner reports on. */
+export interface ResolvedIsolation {
+  kind: 'none' | 'bwrap' | 'custom';
+  wrap: IsolationWrapper;
+  /**
+   * bubblewrap's init reports a child killed by signal N as exit code 128 + N, so the runner can
+   * only name the signal as a likely cause.
+   */
+  signalsAsExitCodes: boolean;
+}
+
+/**
+ * Top-level directories of a merged-/usr system are symlinks (`/bin -> usr/bin`); older layouts
+ * have real directories. The sandbox mirrors whichever the host has.
+ */
+const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/**
+ * The parts of /etc programs need to start, resolve names and verify TLS. Not /etc as a whole:
+ * it can hold credentials (shadow, ssh host keys, application secrets) a script running as root
+ * would otherwise read.
+ */
+const ETC_FILES = [
+  '/etc/alternatives',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/localtime',
+  '/etc/timezone',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/nsswitch.conf',
+  '/etc/hosts',
+  '/etc/host.conf',
+  '/etc/gai.conf',
+  '/etc/resolv.conf',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/ca-certificates.conf',
+  '/etc/mime.types',
+  '/etc/fonts',
+  '/etc/python3',
+  '/etc/python3.11',
+  '/etc/python3.12',
+  '/etc/python3.13',
+];
+
+/** The filesystem every sandbox sees: system directories read-only, fresh /proc, /dev and /tmp. */
+function systemMounts(): string[] {
+  const args = ['--ro-bind', '/usr', '/usr'];
+  for (const dir of SYSTEM_DIRS) {
+    let stat;
+    try {
+      stat = lstatSync(dir);
+    } catch {
+      continue;
+    }
+    if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
+    else if (stat.isDirectory()) args.push('--ro-bind', dir, dir);
+  }
+  for (const path of ETC_FILES) args.push('--ro-bind-try', path, path);
+  // A /proc of the new PID namespace: the host's processes (and their environ) are not in it.
+  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  return args;
+}
+
+function bwrapArgs(options: SandboxOptions): string[] {
+  // --unshare-all: user, ipc, pid, net, uts and cgroup namespaces. No --new-session: the runner
+  // already started a new session, and keeping the script in the runner's process group lets
+  // SIGTERM reach it for a graceful stop.
+  const args = ['--unshare-all', '--die-with-parent', '--hostname', 'scriptrunner'];
+  if (options.allowNetwork) args.push('--share-net');
+  args.push(...systemMounts());
+  for (const path of options.readPaths) args.push('--ro-bind', path, path);
+  return args;
+}
+
+/**
+ * bubblewrap: a new PID namespace whose init takes every process of the run with it (even one that
+ * called setsid), the run directory as the only writable host path (plus a private /tmp), other
+ * runs' directories and the host's /proc invisible, and no network unless `allowNetwork`.
+ */
+export function bwrapWrapper(bwrapPath: string, options: SandboxOptions): IsolationWrapper {
+  const base = bwrapArgs(options);
+  return (spec, context) => ({
+    command: bwrapPath,
+    args: [...base, '--bind', context.runDir, context.runDir, '--chdir', spec.cwd, '--', spec.command, ...spec.args],
+    cwd: spec.cwd,
+    env: spec.env,
+  });
+}
+
+/** Probes run once per bwrap path and uid per process: namespaces do not come and go. */
+const probeCache = new Map<string, string | null>();
+
+/**
+ * Whether bubblewrap can build a sandbox here (user namespaces may be disabled, or a container's
+ * seccomp profile may forbid them). Returns null when it works, otherwise the reason.
+ */
+function probeBwrap(bwrapPath: string, runAs: { uid: number; gid: number } | undefined): string | null {
+  const key = `${bwrapPath}:${runAs?.uid ?? ''}:${runAs?.gid ?? ''}`;
+  const cached = probeCache.get(key);
+  if (cached !== undefined) return cached;
+  const result = spawnSync(bwrapPath, [...bwrapArgs({ allowNetwork: false, readPaths: [] }), '--', 'true'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 10_000,
+    env: { PATH: '/usr/bin:/bin' },
+    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+  });
+  let reason: string | null = null;
+  if (result.error) reason = result.error.message;
+  else if (result.status !== 0) reason = result.stderr.toString('utf8').trim() || `exit code ${String(result.status)}`;
+  probeCache.set(key, reason);
+  return reason;
+}
+
+export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown): SandboxOptions {
+  if (allowNetwork !== undefined && typeof allowNetwork !== 'boolean') {
+    throw new ScriptRunnerError('validation', 'allowNetwork must be true or false');
+  }
+  if (readPaths !== undefined && (!Array.isArray(readPaths) || readPaths.some((p) => typeof p !== 'string' || !isAbsolute(p) || p.includes('\0')))) {
+    throw new ScriptRunnerError('validation', 'readPaths must be a list of absolute paths');
+  }
+  return { allowNetwork: allowNetwork === true, readPaths: [...((readPaths as string[] | undefined) ?? [])] };
+}
+
+/**
+ * Turns the `isolation` option into a wrapper. `bwrap` without a working bubblewrap is an error
+ * now rather than a failed run later; `auto` falls back to no isolation and says so once.
+ */
+export function resolveIsolation(
+  mode: IsolationMode | IsolationWrapper | undefined,
+  sandbox: SandboxOptions,
+  runAs: { uid: number; gid: number } | undefined,
+  warn: (message: string) => void,
+): ResolvedIsolation {
+  if (typeof mode === 'function') return { kind: 'custom', wrap: mode, signalsAsExitCodes: false };
+  const chosen = mode ?? 'auto';
+  if (chosen === 'none') return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false };
+  if (chosen !== 'auto' && chosen !== 'bwrap') {
+    throw new ScriptRunnerError('validation', `isolation must be 'auto', 'bwrap', 'none' or a function, got ${String(chosen)}`);
+  }
+  const bwrapPath = findExecutable('bwrap');
+  const reason =
+    bwrapPath === null
+      ? 'bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)'
+      : probeBwrap(bwrapPath, runAs);
+  if (bwrapPath !== null && reason === null) {
+    for (const path of sandbox.readPaths) {
+      if (!existsSync(path)) throw new ScriptRunnerError('validation', `readPaths: ${path} does not exist`);
+    }
+    return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+  }
+  if (chosen === 'bwrap') {
+    throw new ScriptRunnerError('unavailable', `isolation 'bwrap' cannot run on this host: ${reason ?? 'unknown reason'}`);
+  }
+  warn(
+    `[scriptrunner] scripts run WITHOUT isolation: ${reason ?? 'bubblewrap is unavailable'}. ` +
+      `They can read and write what this process can and reach the network. ` +
+      `Install bubblewrap, or pass isolation: 'none' to accept this explicitly.`,
+  );
+  return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false };
+}

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface RunDirectory {
@@ -19,13 +19,20 @@ export async function createRunDirectory(
   executionId: string,
   filename: string,
   content: Uint8Array,
+  owner?: { uid: number; gid: number },
 ): Promise<RunDirectory> {
   await mkdir(root, { recursive: true, mode: 0o700 });
+  // A script running as another user must get through the root to its own directory, but not
+  // list it: the other runs' directory names stay unknown to it.
+  if (owner) await chmod(root, 0o711);
   const path = await mkdtemp(join(root, `${executionId}-`));
   const tmp = join(path, '.tmp');
   await mkdir(tmp, { mode: 0o700 });
   const scriptPath = join(path, filename);
   await writeFile(scriptPath, content, { mode: 0o600 });
+  if (owner) {
+    for (const p of [path, tmp, scriptPath]) await chown(p, owner.uid, owner.gid);
+  }
   return { path, tmp, scriptPath };
 }
 

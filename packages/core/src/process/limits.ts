@@ -1,0 +1,99 @@
+/**
+ * Resource limits for every run, in every isolation mode: set with prlimit(1) (util-linux) around
+ * the spawned command, so they hold for the script and everything it starts.
+ */
+import { ScriptRunnerError } from '../errors.js';
+import type { SpawnSpec } from './isolation.js';
+import { findExecutable } from './which.js';
+
+export interface ResourceLimits {
+  /** Address space per process (RLIMIT_AS), in bytes. Python raises MemoryError past it. Default 4 GiB. */
+  memoryBytes?: number | null;
+  /**
+   * Processes and threads of the run's user (RLIMIT_NPROC). The kernel does not apply it to root:
+   * set `runAs` when the host runs as root. Counted per user, so concurrent runs as the same user
+   * share it. Default 256.
+   */
+  maxProcesses?: number | null;
+  /** Largest file a script may write (RLIMIT_FSIZE), in bytes. Default 1 GiB. */
+  maxFileBytes?: number | null;
+  /** Open file descriptors per process (RLIMIT_NOFILE). Default 1,024. */
+  maxOpenFiles?: number | null;
+  /** CPU time per process (RLIMIT_CPU), in seconds; SIGXCPU past it. Default none (`timeoutMs` bounds wall time). */
+  cpuSeconds?: number | null;
+}
+
+export type ResolvedLimits = { [K in keyof ResourceLimits]-?: number | null };
+
+export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+  memoryBytes: 4 * 1024 ** 3,
+  maxProcesses: 256,
+  maxFileBytes: 1024 ** 3,
+  maxOpenFiles: 1024,
+  cpuSeconds: null,
+});
+
+const FLAGS: Record<keyof ResolvedLimits, string> = {
+  memoryBytes: 'as',
+  maxProcesses: 'nproc',
+  maxFileBytes: 'fsize',
+  maxOpenFiles: 'nofile',
+  cpuSeconds: 'cpu',
+};
+
+export function resolveLimits(limits: unknown): ResolvedLimits {
+  if (limits !== undefined && (limits === null || typeof limits !== 'object' || Array.isArray(limits))) {
+    throw new ScriptRunnerError('validation', 'limits must be an object');
+  }
+  const given = (limits ?? {}) as Record<string, unknown>;
+  const result: ResolvedLimits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(given)) {
+    if (!(name in FLAGS)) {
+      throw new ScriptRunnerError('validation', `limits.${name} is not a limit (use ${Object.keys(FLAGS).join(', ')})`);
+    }
+    if (value === undefined) continue;
+    if (value !== null && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)) {
+      throw new ScriptRunnerError('validation', `limits.${name} must be a positive integer or null (no limit), got ${String(value)}`);
+    }
+    result[name as keyof ResolvedLimits] = value;
+  }
+  return result;
+}
+
+/**
+ * Puts prlimit in front of the command. Soft and hard limits are equal, except CPU: the kernel
+ * sends SIGKILL at the hard limit, so the hard one is a second later and the script is told why
+ * (SIGXCPU) first.
+ */
+export function limitsWrapper(limits: ResolvedLimits, prlimitPath: string): (spec: SpawnSpec) => SpawnSpec {
+  const flags: string[] = [];
+  for (const [name, flag] of Object.entries(FLAGS) as Array<[keyof ResolvedLimits, string]>) {
+    const value = limits[name];
+    if (value === null) continue;
+    flags.push(name === 'cpuSeconds' ? `--${flag}=${value}:${value + 1}` : `--${flag}=${value}`);
+  }
+  if (flags.length === 0) return (spec) => spec;
+  return (spec) => ({ ...spec, command: prlimitPath, args: [...flags, '--', spec.command, ...spec.args] });
+}
+
+/** prlimit, or null with the reason it cannot be used. */
+export function findPrlimit(): string | null {
+  return findExecutable('prlimit');
+}
+
+export function validateRunAs(runAs: unknown): { uid: number; gid: number } | undefined {
+  if (runAs === undefined || runAs === null) return undefined;
+  const value = runAs as { uid?: unknown; gid?: unknown };
+  const isId = (id: unknown): id is number => typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < 2 ** 32 - 1;
+  if (typeof runAs !== 'object' || !isId(value.uid) || !isId(value.gid)) {
+    throw new ScriptRunnerError('validation', 'runAs must be { uid, gid } with non-negative integer ids');
+  }
+  if (value.uid === 0 || value.gid === 0) {
+    throw new ScriptRunnerError('validation', 'runAs exists so scripts do not run as root: use a uid and gid other than 0 (e.g. 65534, nobody)');
+  }
+  const hostUid = process.getuid?.();
+  if (hostUid !== 0 && hostUid !== value.uid) {
+    throw new ScriptRunnerError('validation', `runAs needs the host to run as root (it runs as uid ${String(hostUid)})`);
+  }
+  return { uid: value.uid, gid: value.gid };
+}
