@@ -109,7 +109,9 @@ function bwrapArgs(options: SandboxOptions): string[] {
   // --unshare-all: user, ipc, pid, net, uts and cgroup namespaces. No --new-session: the runner
   // already started a new session, and keeping the script in the runner's process group lets
   // SIGTERM reach it for a graceful stop.
-  const args = ['--unshare-all', '--die-with-parent', '--hostname', 'scriptrunner'];
+  // --cap-drop ALL: a host running as root maps root into the new user namespace, and bwrap would
+  // leave it every capability there, enough to remount the read-only binds writable.
+  const args = ['--unshare-all', '--die-with-parent', '--cap-drop', 'ALL', '--hostname', 'scriptrunner'];
   if (options.allowNetwork) args.push('--share-net');
   args.push(...systemMounts());
   for (const path of options.readPaths) args.push('--ro-bind', path, path);

@@ -1,5 +1,26 @@
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ScriptRunnerError } from '../errors.js';
+
+/**
+ * A script running as another user reaches its run directory only if every directory above the
+ * work root lets that user through; say which one does not instead of failing with EACCES later.
+ */
+async function checkReachable(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  for (let current = dir; ; current = dirname(current)) {
+    const info = await stat(current);
+    const mode = info.mode;
+    const through =
+      info.uid === owner.uid ? (mode & 0o100) !== 0 : info.gid === owner.gid ? (mode & 0o010) !== 0 : (mode & 0o001) !== 0;
+    if (!through) {
+      throw new ScriptRunnerError(
+        'validation',
+        `workDir: ${current} does not let uid ${owner.uid} (runAs) through; allow it (chmod o+x) or choose another workDir`,
+      );
+    }
+    if (dirname(current) === current) return;
+  }
+}
 
 export interface RunDirectory {
   /** The child's cwd and HOME; holds the copy of the script. */
@@ -22,6 +43,7 @@ export async function createRunDirectory(
   owner?: { uid: number; gid: number },
 ): Promise<RunDirectory> {
   await mkdir(root, { recursive: true, mode: 0o700 });
+  if (owner) await checkReachable(dirname(root), owner);
   // A script running as another user must get through the root to its own directory, but not
   // list it: the other runs' directory names stay unknown to it.
   if (owner) await chmod(root, 0o711);

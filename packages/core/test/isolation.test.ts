@@ -1,0 +1,470 @@
+/**
+ * One test per attack an uploaded script could try, each a real python3 script run through the
+ * runner in a real bubblewrap sandbox, with the host's view checked afterwards.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createScriptRunner, isScriptRunnerError, type ScriptRunnerOptions } from '../src/index.js';
+import { closeRunners, fixture, makeRunner, runFixture, silentLogger, waitUntil } from './helpers.js';
+
+const hasBwrap = spawnSync('bwrap', ['--version']).status === 0;
+/** Outside CI a machine without bubblewrap skips with the hint; in CI the suite runs and fails. */
+const describeSandbox = hasBwrap || process.env.CI === 'true' ? describe : describe.skip;
+if (!hasBwrap && process.env.CI !== 'true') {
+  console.warn('[isolation.test] bubblewrap is missing; install it with: apt-get install -y bubblewrap');
+}
+
+const NOBODY = { uid: 65534, gid: 65534 };
+
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'sr-isolation-'));
+  // runAs: the scripts' user must get through to its run directory.
+  chmodSync(root, 0o711);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterEach(closeRunners);
+
+function sandboxed(options: ScriptRunnerOptions = {}) {
+  return makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), ...options });
+}
+
+/** Host processes whose command line contains `marker` (the host's /proc sees every namespace). */
+function hostProcessesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (cmdline.includes(marker) && state !== 'Z') found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+const py = (...lines: string[]) => lines.join('\n') + '\n';
+
+describeSandbox('isolation: bwrap', () => {
+  it('hides the host environment and the host processes (/proc/<pid>/environ)', async () => {
+    process.env.SR_ATTACK_SECRET = 'hunter2-host-secret';
+    try {
+      const code = py(
+        'import os, sys',
+        'host_pid = sys.argv[1]',
+        'print("env has secret:", any("hunter2" in v for v in os.environ.values()))',
+        'for pid in sorted({str(os.getppid()), "1", host_pid}):',
+        '    try:',
+        '        data = open(f"/proc/{pid}/environ", "rb").read()',
+        '        print(f"environ {pid}:", b"hunter2" in data)',
+        '    except OSError as e:',
+        '        print(f"environ {pid}: denied", type(e).__name__)',
+        'leaks = []',
+        'for entry in os.listdir("/proc"):',
+        '    if entry.isdigit():',
+        '        try:',
+        '            if b"hunter2" in open(f"/proc/{entry}/environ", "rb").read(): leaks.append(entry)',
+        '        except OSError: pass',
+        'print("processes visible:", sorted(int(e) for e in os.listdir("/proc") if e.isdigit()))',
+        'print("leaks:", leaks)',
+      );
+      const { execution, texts } = await runFixture(sandboxed(), 'test_secrets.py', { code, args: [String(process.pid)] });
+      expect(execution.status).toBe('succeeded');
+      expect(texts.join('\n')).not.toContain('hunter2-host-secret');
+      expect(texts).toContain('env has secret: False');
+      expect(texts).toContain('leaks: []');
+      expect(texts).toContain(`environ ${process.pid}: denied FileNotFoundError`);
+      // Only the sandbox's own processes: its init and the script.
+      const visible = JSON.parse(texts.find((t) => t.startsWith('processes visible:'))!.slice(19)) as number[];
+      expect(visible).not.toContain(process.pid);
+      expect(visible.length).toBeLessThanOrEqual(3);
+    } finally {
+      delete process.env.SR_ATTACK_SECRET;
+    }
+  });
+
+  it('denies writes outside the run directory and changes nothing there', async () => {
+    const storeDir = join(root, 'store');
+    mkdirSync(storeDir, { recursive: true });
+    const storeFile = join(storeDir, 'scriptrunner.db');
+    writeFileSync(storeFile, 'the stored scripts');
+    const homeTarget = join(process.env.HOME ?? '/root', `sr-attack-${process.pid}`);
+    const hostTmpTarget = join(tmpdir(), `sr-attack-${process.pid}`);
+
+    // Another run, still going, whose directory the attacker tries to write into.
+    const runner = sandboxed({ concurrency: 2 });
+    const sleeper = await runner.uploadScript({ filename: 'test_victim.py', content: 'import time\nprint("up", flush=True)\ntime.sleep(30)\n' });
+    const victim = await runner.run(sleeper.id);
+    const runs = join(root, 'runs');
+    expect(await waitUntil(() => existsSync(runs) && readdirSync(runs).some((d) => d.startsWith(victim.id)), 5000)).toBe(true);
+    const victimDir = join(runs, readdirSync(runs).find((d) => d.startsWith(victim.id))!);
+    const victimBefore = readdirSync(victimDir).sort();
+
+    const code = py(
+      'import os, sys',
+      'for target in sys.argv[1:]:',
+      '    try:',
+      '        with open(target, "w") as f: f.write("pwned")',
+      '        print("WROTE", target)',
+      '    except OSError as e:',
+      '        print("denied", target, type(e).__name__)',
+      'open("mine.txt", "w").write("fine")',
+      'open("/tmp/private.txt", "w").write("fine")',
+      'print("own dir ok")',
+    );
+    const targets = [storeFile, join(storeDir, 'new.db'), homeTarget, hostTmpTarget, join(victimDir, 'injected.py'), join(victimDir, 'test_victim.py'), '/usr/bin/evil', '/etc/passwd'];
+    const { execution, texts } = await runFixture(runner, 'test_escape.py', { code, args: targets });
+    await runner.cancel(victim.id);
+
+    expect(execution.status).toBe('succeeded');
+    // /tmp inside is a private tmpfs: the write lands there, never in the host's /tmp.
+    expect(texts.filter((t) => t.startsWith('WROTE'))).toEqual([`WROTE ${hostTmpTarget}`]);
+    expect(texts.filter((t) => t.startsWith('denied'))).toHaveLength(targets.length - 1);
+    expect(texts).toContain('own dir ok');
+    expect(readFileSync(storeFile, 'utf8')).toBe('the stored scripts');
+    expect(readdirSync(storeDir)).toEqual(['scriptrunner.db']);
+    expect(existsSync(homeTarget)).toBe(false);
+    expect(existsSync(hostTmpTarget)).toBe(false);
+    expect(existsSync(join(tmpdir(), 'private.txt'))).toBe(false);
+    if (existsSync(victimDir)) expect(readdirSync(victimDir).sort()).toEqual(victimBefore);
+  });
+
+  it('cannot remount the read-only system directories writable, even when the host runs as root', async () => {
+    // Without --cap-drop ALL, bubblewrap started by root leaves root every capability inside its
+    // user namespace: this remount succeeded and the write below landed in the host's /usr.
+    const target = `/usr/sr-attack-${process.pid}`;
+    const code = py(
+      'import ctypes, os, sys',
+      'print("CapEff", [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0])',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'MS_REMOUNT, MS_BIND = 32, 4096',
+      'rc = libc.mount(b"none", b"/usr", None, MS_REMOUNT | MS_BIND, None)',
+      'print("remount", rc, os.strerror(ctypes.get_errno()) if rc else "")',
+      'rc = libc.umount2(b"/usr", 2)',
+      'print("umount", rc)',
+      'try:',
+      '    open(sys.argv[1], "w").write("pwned")',
+      '    print("WROTE")',
+      'except OSError as e:',
+      '    print("denied", type(e).__name__)',
+    );
+    try {
+      const { texts } = await runFixture(sandboxed(), 'test_remount.py', { code, args: [target] });
+      expect(texts).toEqual(['CapEff 0000000000000000', 'remount -1 Operation not permitted', 'umount -1', 'denied OSError']);
+      expect(existsSync(target)).toBe(false);
+    } finally {
+      rmSync(target, { force: true });
+    }
+  });
+
+  describe('network', () => {
+    let server: Server;
+    let port = 0;
+    let connections = 0;
+    beforeAll(async () => {
+      server = createServer((socket) => {
+        connections++;
+        socket.end('hello from the host\n');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    const connect = py(
+      'import socket, sys',
+      'try:',
+      '    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)',
+      '    print("connected:", s.recv(100).decode().strip())',
+      'except OSError as e:',
+      '    print("refused:", type(e).__name__)',
+    );
+
+    it('refuses a connection to a server on the host loopback', async () => {
+      const before = connections;
+      const { texts } = await runFixture(sandboxed(), 'test_net.py', { code: connect, args: [String(port)] });
+      expect(texts).toEqual(['refused: ConnectionRefusedError']);
+      expect(connections).toBe(before);
+    });
+
+    it('connects with allowNetwork: true', async () => {
+      const before = connections;
+      const { texts } = await runFixture(sandboxed({ allowNetwork: true }), 'test_net.py', { code: connect, args: [String(port)] });
+      expect(texts).toEqual(['connected: hello from the host']);
+      expect(connections).toBe(before + 1);
+    });
+  });
+
+  it('a process that calls setsid() is gone when the run ends', async () => {
+    const marker = `sr-setsid-${process.pid}-${Date.now()}`;
+    const code = py(
+      'import os, subprocess, sys, time',
+      'pid = os.fork()',
+      'if pid == 0:',
+      '    os.setsid()',
+      '    os.closerange(0, 3)',
+      '    os.execvp("sleep", ["sleep", "600", sys.argv[1]])',
+      'print("escaped child started", flush=True)',
+      'time.sleep(1.5)',
+      'print("main done")',
+    );
+    const runner = sandboxed();
+    let seenDuringRun = false;
+    runner.on('execution:log', (batch) => {
+      if (batch.lines.some((l) => l.text === 'escaped child started')) {
+        // GNU sleep accepts extra operands and adds them up; a marker it cannot parse would make
+        // it exit, so the marker is checked for while it runs.
+        void waitUntil(() => hostProcessesWith(marker).length > 0, 1000).then((seen) => {
+          seenDuringRun = seen;
+        });
+      }
+    });
+    const { execution } = await runFixture(runner, 'test_setsid.py', { code, args: [marker] });
+    expect(execution.status).toBe('succeeded');
+    expect(await waitUntil(() => hostProcessesWith(marker).length === 0, 3000)).toBe(true);
+    expect(seenDuringRun).toBe(true);
+  });
+
+  it('a fork loop is held by maxProcesses (runAs a non-root user) and the host is unaffected', async () => {
+    const marker = `sr-fork-${process.pid}-${Date.now()}`;
+    const code = py(
+      'import os, sys, time',
+      'children = 0',
+      'for i in range(1000):',
+      '    try:',
+      '        pid = os.fork()',
+      '    except OSError as e:',
+      '        print("fork refused after", children, type(e).__name__, flush=True)',
+      '        break',
+      '    if pid == 0:',
+      '        os.execvp("sleep", ["sleep", "600", sys.argv[1]])',
+      '    children += 1',
+      'print("uid", os.getuid(), "children", children, flush=True)',
+    );
+    const runner = sandboxed({ runAs: NOBODY, limits: { maxProcesses: 40 } });
+    const { execution, texts } = await runFixture(runner, 'test_fork.py', { code, args: [marker] });
+    expect(execution.status).toBe('succeeded');
+    const summary = texts.find((t) => t.startsWith('uid '))!;
+    const [, uid, , children] = summary.split(' ');
+    expect(Number(uid)).toBe(NOBODY.uid);
+    expect(Number(children)).toBeLessThan(40);
+    expect(texts.some((t) => t.startsWith('fork refused after') && t.endsWith('BlockingIOError'))).toBe(true);
+    // Everything it started went with the run, and the host still starts processes.
+    expect(await waitUntil(() => hostProcessesWith(marker).length === 0, 3000)).toBe(true);
+    expect(spawnSync('true').status).toBe(0);
+  });
+
+  it('allocating far more than memoryBytes fails the run with the reason', async () => {
+    const runner = sandboxed({ limits: { memoryBytes: 256 * 1024 * 1024 } });
+    const code = py('data = bytearray(2 * 1024 * 1024 * 1024)', 'print("allocated 2 GiB")');
+    const { execution, texts } = await runFixture(runner, 'test_memory.py', { code });
+    expect(execution.status).toBe('failed');
+    expect(texts).not.toContain('allocated 2 GiB');
+    expect(execution.errorMessage).toMatch(/^exited with code 1 \(memory limit of 268435456 bytes reached: limits\.memoryBytes\)/);
+    expect(execution.errorMessage).toContain('MemoryError');
+    // The host goes on: the next run on the same runner succeeds.
+    expect((await runFixture(runner, 'test_after.py', { code: 'print("still fine")' })).execution.status).toBe('succeeded');
+  });
+
+  it('writing a file larger than maxFileBytes fails the run with the reason', async () => {
+    const runner = sandboxed({ limits: { maxFileBytes: 1024 * 1024 }, keepWorkDir: true, workDir: join(root, 'kept') });
+    const code = py('with open("big.bin", "wb") as f:', '    f.write(b"x" * 4 * 1024 * 1024)', 'print("wrote 4 MiB")');
+    const { execution, texts } = await runFixture(runner, 'test_bigfile.py', { code });
+    expect(execution.status).toBe('failed');
+    expect(texts).not.toContain('wrote 4 MiB');
+    expect(execution.errorMessage).toMatch(/file size limit of 1048576 bytes reached: limits\.maxFileBytes/);
+    expect(execution.errorMessage).toContain('File too large');
+    const runDir = join(root, 'kept', readdirSync(join(root, 'kept')).find((d) => d.startsWith(execution.id))!);
+    expect(statSync(join(runDir, 'big.bin')).size).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('cpuSeconds stops a busy loop with SIGXCPU and says so', async () => {
+    const runner = sandboxed({ limits: { cpuSeconds: 1 } });
+    const { execution } = await runFixture(runner, 'test_spin.py', { code: 'while True:\n    pass\n', timeoutMs: 20_000 });
+    expect(execution).toMatchObject({ status: 'failed', signal: 'SIGXCPU', exitCode: null });
+    expect(execution.errorMessage).toBe('killed by signal SIGXCPU (CPU time limit of 1 s reached: limits.cpuSeconds)');
+  });
+
+  it('printing past maxLogLines stops the run: failed, truncated, reason logged', async () => {
+    const runner = sandboxed({ maxLogLines: 1000 });
+    const started = Date.now();
+    const { execution, lines } = await runFixture(runner, 'test_flood.py', { code: 'i = 0\nwhile True:\n    i += 1\n    print(i)\n', timeoutMs: 60_000 });
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(execution).toMatchObject({ status: 'failed', truncated: true });
+    expect(execution.errorMessage).toBe('stopped: the script printed more than 1000 lines (maxLogLines)');
+    const output = lines.filter((l) => l.stream === 'stdout');
+    expect(output.map((l) => l.text)).toEqual(Array.from({ length: 1000 }, (_, i) => String(i + 1)));
+    const system = lines.filter((l) => l.stream === 'system');
+    expect(system[0]).toMatchObject({ level: 'error', text: expect.stringContaining('output limit reached: the script printed more than 1000 lines (maxLogLines)') });
+    const stored = await runner.readLogs(execution.id, { limit: 10_000 });
+    expect(stored.length).toBe(execution.lineCount);
+    expect(stored.map((l) => l.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+  });
+
+  it('printing past maxLogBytes stops the run the same way', async () => {
+    const runner = sandboxed({ maxLogBytes: 10_000 });
+    const { execution, lines } = await runFixture(runner, 'test_flood_bytes.py', { code: 'while True:\n    print("x" * 99)\n', timeoutMs: 60_000 });
+    expect(execution).toMatchObject({ status: 'failed', truncated: true, errorMessage: 'stopped: the script printed more than 10000 bytes (maxLogBytes)' });
+    expect(lines.filter((l) => l.stream === 'stdout')).toHaveLength(101);
+  });
+
+  it('test_sample.py gives the same lines with and without isolation', async () => {
+    const mask = (text: string) => text.replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, '<time>');
+    const plain = await runFixture(makeRunner({ isolation: 'none' }), 'test_sample.py');
+    const boxed = await runFixture(sandboxed(), 'test_sample.py');
+    expect(boxed.execution.status).toBe('succeeded');
+    expect(plain.execution.status).toBe('succeeded');
+    const shape = (run: typeof plain) => run.lines.map((l) => ({ seq: l.seq, stream: l.stream, level: l.level, text: mask(l.text) }));
+    expect(shape(boxed)).toEqual(shape(plain));
+    expect(boxed.lines.length).toBe(fixture('test_sample.py').toString().match(/^print\(/gm)!.length);
+  });
+
+  it('readPaths are readable and stay read-only', async () => {
+    const models = join(root, 'models');
+    mkdirSync(models, { recursive: true });
+    writeFileSync(join(models, 'weights.txt'), 'w=0.42');
+    const code = py(
+      'import sys',
+      'print(open(sys.argv[1] + "/weights.txt").read())',
+      'try:',
+      '    open(sys.argv[1] + "/weights.txt", "w").write("changed")',
+      '    print("WROTE")',
+      'except OSError as e:',
+      '    print("denied", type(e).__name__)',
+    );
+    const { texts } = await runFixture(sandboxed({ readPaths: [models] }), 'test_models.py', { code, args: [models] });
+    expect(texts).toEqual(['w=0.42', 'denied OSError']);
+    expect(readFileSync(join(models, 'weights.txt'), 'utf8')).toBe('w=0.42');
+    // Without readPaths the folder does not exist inside.
+    const { texts: hidden } = await runFixture(sandboxed(), 'test_models.py', { code: 'import os, sys\nprint(os.path.exists(sys.argv[1]))\n', args: [models] });
+    expect(hidden).toEqual(['False']);
+  });
+
+  it('names an interpreter that the sandbox cannot see', async () => {
+    const runner = sandboxed({ runtimes: { python: { command: join(root, 'venv', 'bin', 'python3') } } });
+    mkdirSync(join(root, 'venv', 'bin'), { recursive: true });
+    symlinkSync('/usr/bin/python3', join(root, 'venv', 'bin', 'python3'));
+    const { execution } = await runFixture(runner, 'test_venv.py', { code: 'print("hi")' });
+    expect(execution.status).toBe('failed');
+    expect(execution.errorMessage).toContain('is not visible inside the sandbox: install it under /usr or add its directory to readPaths');
+    const fixed = sandboxed({ runtimes: { python: { command: join(root, 'venv', 'bin', 'python3') } }, readPaths: [join(root, 'venv')] });
+    expect((await runFixture(fixed, 'test_venv.py', { code: 'print("hi")' })).texts).toEqual(['hi']);
+  });
+});
+
+describeSandbox('runAs', () => {
+  for (const isolation of ['none', 'bwrap'] as const) {
+    it(`runs scripts as the given user (isolation ${isolation})`, async () => {
+      const runner = makeRunner({ isolation, runAs: NOBODY, workDir: join(root, `runas-${isolation}`) });
+      // A root-owned place outside /tmp (inside a sandbox /tmp is private, so writes there land nowhere).
+      const target = join(process.env.HOME ?? '/root', `sr-runas-${isolation}-${process.pid}`);
+      const code = py(
+        'import os, sys',
+        'print("uid", os.getuid(), "gid", os.getgid(), "groups", os.getgroups())',
+        'open("own.txt", "w").write("ok")',
+        'try:',
+        '    open(sys.argv[1], "w").write("x")',
+        '    print("WROTE")',
+        'except OSError as e:',
+        '    print("denied", type(e).__name__)',
+      );
+      const { execution, texts } = await runFixture(runner, 'test_whoami.py', { code, args: [target] });
+      expect(execution.status, execution.errorMessage ?? '').toBe('succeeded');
+      expect(texts[0]).toBe('uid 65534 gid 65534 groups []');
+      expect(texts[1]).toMatch(/^denied /);
+      expect(existsSync(target)).toBe(false);
+    });
+  }
+
+  it('refuses root and a non-root host', () => {
+    expect(() => createScriptRunner({ runAs: { uid: 0, gid: 0 }, logger: silentLogger })).toThrow(/runAs exists so scripts do not run as root/);
+    expect(() => createScriptRunner({ runAs: { uid: -1, gid: 5 } as never, logger: silentLogger })).toThrow(/runAs must be/);
+  });
+});
+
+describe('isolation options', () => {
+  it("'auto' without bubblewrap warns once and runs unisolated; 'bwrap' refuses with code unavailable", async () => {
+    // A PATH on which prlimit is found but bwrap is not.
+    const bin = join(root, 'no-bwrap-bin');
+    mkdirSync(bin, { recursive: true });
+    const tools = {
+      prlimit: spawnSync('sh', ['-c', 'command -v prlimit'], { encoding: 'utf8' }).stdout.trim(),
+      // The interpreter itself, not a version manager's shell shim.
+      python3: spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim(),
+    };
+    for (const [tool, found] of Object.entries(tools)) {
+      if (!existsSync(join(bin, tool))) symlinkSync(found, join(bin, tool));
+    }
+    const savedPath = process.env.PATH;
+    process.env.PATH = bin;
+    try {
+      const warnings: string[] = [];
+      const runner = makeRunner({ isolation: 'auto', logger: { warn: (m) => warnings.push(m), error: () => {} } });
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/scripts run WITHOUT isolation: bubblewrap \(bwrap\) is not installed/);
+      const { texts } = await runFixture(runner, 'test_where.py', { code: 'import os\nprint(os.path.exists("/proc/1/environ") and len(os.listdir("/proc")) > 0)\n' });
+      expect(texts).toEqual(['True']);
+      let error: unknown;
+      try {
+        createScriptRunner({ isolation: 'bwrap', logger: silentLogger });
+      } catch (e) {
+        error = e;
+      }
+      expect(isScriptRunnerError(error) && error.code).toBe('unavailable');
+      expect((error as Error).message).toContain("isolation 'bwrap' cannot run on this host: bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)");
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+
+  it('a custom wrapper gets the spec and the run directory', async () => {
+    const seen: string[] = [];
+    const runner = makeRunner({
+      isolation: (spec, context) => {
+        seen.push(context.runDir);
+        return { ...spec, command: '/usr/bin/env', args: ['WRAPPED_BY=custom', spec.command, ...spec.args] };
+      },
+    });
+    const { texts } = await runFixture(runner, 'test_wrapped.py', { code: 'import os\nprint(os.environ.get("WRAPPED_BY"), os.getcwd())\n' });
+    expect(seen).toHaveLength(1);
+    expect(texts).toEqual([`custom ${seen[0]}`]);
+  });
+
+  it('rejects bad options with validation errors', () => {
+    const bad: Array<[ScriptRunnerOptions, RegExp]> = [
+      [{ isolation: 'docker' as never }, /isolation must be 'auto', 'bwrap', 'none' or a function/],
+      [{ readPaths: ['relative/path'] }, /readPaths must be a list of absolute paths/],
+      [{ allowNetwork: 'yes' as never }, /allowNetwork must be true or false/],
+      [{ limits: { memoryBytes: -1 } }, /limits.memoryBytes must be a positive integer or null/],
+      [{ limits: { ram: 5 } as never }, /limits.ram is not a limit/],
+      [{ maxLogLines: 0 }, /maxLogLines must be an integer/],
+    ];
+    for (const [options, message] of bad) {
+      let error: unknown;
+      try {
+        createScriptRunner({ logger: silentLogger, ...options });
+      } catch (e) {
+        error = e;
+      }
+      expect(isScriptRunnerError(error) && error.code, String(message)).toBe('validation');
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+
+  it('limits: null lifts a default limit', async () => {
+    const runner = makeRunner({ isolation: 'none', limits: { maxOpenFiles: null, memoryBytes: 64 * 1024 * 1024 } });
+    const code = py('import resource', 'print(resource.getrlimit(resource.RLIMIT_AS)[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0])');
+    const hostNofile = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim();
+    const { texts } = await runFixture(runner, 'test_limits.py', { code });
+    expect(texts).toEqual([`${64 * 1024 * 1024} ${hostNofile}`]);
+    const defaults = await runFixture(makeRunner({ isolation: 'none' }), 'test_limits.py', { code });
+    expect(defaults.texts).toEqual([`${4 * 1024 ** 3} 1024`]);
+  });
+});
