@@ -100,3 +100,21 @@ for i in range(1, int(sys.argv[1]) + 1):
 `;
 
 export const quietLogger = { warn: () => {}, error: (m: string) => console.error(m) };
+
+/** Runs `task(i)` for i in 0..n-1 with `workers` in parallel; returns the wall time and each task's ms. */
+export async function pool(n: number, workers: number, task: (i: number) => Promise<void>): Promise<{ total: number; each: number[] }> {
+  const each: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t = performance.now();
+        await task(i);
+        each.push(performance.now() - t);
+      }
+    }),
+  );
+  return { total: performance.now() - start, each };
+}

@@ -59,6 +59,8 @@ export async function startNetStack(
     runner = createScriptRunner({
       logger: quietLogger,
       killGraceMs: 500,
+      // Delivery is what these rows measure; the sandbox's cost is the isolation row.
+      isolation: 'none',
       workDir: join(dir, 'runs'),
       ...(store ? { store } : {}),
       ...runnerOptions,

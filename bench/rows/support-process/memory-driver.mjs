@@ -73,6 +73,7 @@ const store = sqliteStore({ file });
 const runner = createScriptRunner({
   store,
   runtimes: { python: { command: python } },
+  isolation: 'none',
   logger: { warn() {}, error: (m) => problem(`runner error: ${m}`) },
 });
 
