@@ -37,6 +37,7 @@ export type {
   InterruptQuery,
 } from './store.js';
 export type { Transport } from './transport.js';
+export type { Dispatcher, DispatchHost, DispatchRequest } from './dispatch.js';
 export { isTerminalStatus, TERMINAL_STATUSES } from './types.js';
 export type {
   Script,

@@ -1,13 +1,12 @@
 /**
- * The in-process dispatch: at most `concurrency` executions run at once, at most `maxQueued` wait.
- *
- * This is one side of the dispatch seam: the runner asks a dispatcher to `reserve` room before it
- * creates a queued execution, `enqueue`s it once stored, and the dispatcher calls `start` when a slot
- * is free. A distributed dispatcher (BullMQ) implements the same shape with workers elsewhere.
+ * The in-process dispatch (the default when no `Dispatcher` is given): at most `concurrency`
+ * executions run at once, at most `maxQueued` wait. The runner asks it to `reserve` room before it
+ * creates a queued execution, `enqueue`s it once stored, and the queue calls `start` when a slot
+ * is free. A distributed dispatcher (dispatch.ts) replaces it with workers elsewhere.
  */
 import { ScriptRunnerError } from './errors.js';
 
-export interface Dispatcher {
+interface LocalQueue {
   /** Claims a waiting place; throws `queue_full` when none is left. Release it with `release`. */
   reserve(): void;
   release(): void;
@@ -21,7 +20,7 @@ export interface Dispatcher {
   stop(): string[];
 }
 
-export class InProcessQueue implements Dispatcher {
+export class InProcessQueue implements LocalQueue {
   private readonly queue: string[] = [];
   private reserved = 0;
   private running = 0;

@@ -19,6 +19,7 @@ import {
 } from './process/isolation.js';
 import { findPrlimit, limitsWrapper, resolveLimits, validateRunAs, type ResourceLimits } from './process/limits.js';
 import { resolveRuntimes } from './process/runtimes.js';
+import type { DispatchHost, Dispatcher, DispatchRequest } from './dispatch.js';
 import { InProcessQueue } from './queue.js';
 import type { Store } from './store.js';
 import { memoryStore } from './stores/memory.js';
@@ -95,9 +96,14 @@ export interface ScriptRunnerOptions {
   logDir?: string;
   /**
    * Mark executions left `queued`/`running` by a runner that died as `interrupted` at start.
-   * Default true; turn off when several runners share one store.
+   * Default true without a `dispatcher`, false with one (several runners share the store).
    */
   recoverOnStart?: boolean;
+  /**
+   * Where queued executions run. Default: here, `concurrency` at a time. A dispatcher such as
+   * @scriptrunner/queue-bullmq runs them on workers elsewhere and brings their events back.
+   */
+  dispatcher?: Dispatcher;
   /** Where warnings and unhandled errors go. Default `console`. */
   logger?: Logger;
   /**
@@ -224,6 +230,9 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
   private readonly ready: Promise<void>;
   private readonly settings: ExecutionRunSettings;
   private readonly defaultTimeoutMs: number;
+  private readonly dispatcher: Dispatcher | null;
+  /** waitFor() calls on executions that run elsewhere, woken by their `execution:finished`. */
+  private readonly finishWaiters = new Map<string, Set<() => void>>();
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -284,8 +293,11 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       positiveInt(options.maxQueued, 100, 'maxQueued', 0),
       (id) => this.execute(id),
     );
+    this.dispatcher = options.dispatcher ?? null;
     const startedAt = new Date();
-    this.ready = options.recoverOnStart === false ? Promise.resolve() : this.recover(startedAt);
+    const recover = options.recoverOnStart ?? this.dispatcher === null;
+    this.ready = recover ? this.recover(startedAt) : Promise.resolve();
+    this.dispatcher?.attach(this.dispatchHost());
   }
 
   // ------------------------------------------------------------------ scripts
@@ -380,7 +392,11 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       throw new ScriptRunnerError('conflict', `script ${scriptId} needs the "${script.runtime}" runtime, which is not configured`);
     }
     // Claim the waiting place before anything is stored, so a full queue leaves no trace.
-    this.queue.reserve();
+    if (this.dispatcher) void 0;
+    else this.queue.reserve();
+    const release = () => {
+      if (!this.dispatcher) this.queue.release();
+    };
     let execution: Execution;
     const queuedAt = new Date();
     try {
@@ -402,7 +418,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         }),
       );
     } catch (error) {
-      this.queue.release();
+      release();
       throw error;
     }
     try {
@@ -410,11 +426,12 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       if (this.closed) throw new ScriptRunnerError('closed', 'the runner was closed before the execution was queued');
     } catch (error) {
       // The row exists but will never run: end it so nobody waits on it.
-      this.queue.release();
+      release();
       const message = error instanceof ScriptRunnerError && error.code === 'closed' ? 'the runner was closed before it started' : `could not record the run: ${describeError(error)}`;
       await this.endUnstarted(execution, error instanceof ScriptRunnerError && error.code === 'closed' ? 'interrupted' : 'failed', message);
       throw error;
     }
+    if (this.dispatcher) return this.dispatchRun(execution, env, options.timeoutMs ?? this.defaultTimeoutMs);
     const runOptions: RunOptions = { args };
     if (env !== undefined) runOptions.env = env;
     if (options.timeoutMs !== undefined) runOptions.timeoutMs = options.timeoutMs;
@@ -422,6 +439,21 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     this.track(execution.id);
     this.publish({ type: 'execution:queued', data: execution });
     this.queue.enqueue(execution.id);
+    return execution;
+  }
+
+  /** Hands a stored queued execution to the dispatcher; one it cannot take ends `failed`. */
+  private async dispatchRun(execution: Execution, env: Record<string, string> | undefined, timeoutMs: number): Promise<Execution> {
+    this.publish({ type: 'execution:queued', data: execution });
+    const request: DispatchRequest = { executionId: execution.id, timeoutMs };
+    if (env !== undefined) request.env = env;
+    try {
+      await this.dispatcher!.dispatch(request);
+    } catch (error) {
+      await this.endUnstarted(execution, 'failed', `could not dispatch the execution: ${describeError(error)}`);
+      if (error instanceof ScriptRunnerError) throw error;
+      throw new ScriptRunnerError('unavailable', `could not dispatch execution ${execution.id}: ${describeError(error)}`, { cause: error });
+    }
     return execution;
   }
 
@@ -433,12 +465,52 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     // Not ours (another runner on the same store) or already over: read the store until terminal.
     // getExecution also answers from the results this runner could not store.
     for (;;) {
-      const execution = await this.getExecution(executionId);
-      if (isTerminalStatus(execution.status)) return execution;
+      // Listen before reading: a finish that arrives while the read is in flight must still wake us.
+      const finished = this.finishedOrTimeout(executionId, WAIT_POLL_MS);
+      let execution: Execution;
+      try {
+        execution = await this.getExecution(executionId);
+      } catch (error) {
+        finished.cancel();
+        throw error;
+      }
+      if (isTerminalStatus(execution.status)) {
+        finished.cancel();
+        return execution;
+      }
       const local = this.active.get(executionId);
-      if (local) return local.done;
-      await sleep(WAIT_POLL_MS);
+      if (local) {
+        finished.cancel();
+        return local.done;
+      }
+      await finished.promise;
     }
+  }
+
+  /** Resolves on the next `execution:finished` of that execution (from anywhere) or after `ms`. */
+  private finishedOrTimeout(executionId: string, ms: number): { promise: Promise<void>; cancel: () => void } {
+    let waiters = this.finishWaiters.get(executionId);
+    if (!waiters) this.finishWaiters.set(executionId, (waiters = new Set()));
+    const set = waiters;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
+    const done = () => {
+      clearTimeout(timer);
+      set.delete(done);
+      if (set.size === 0 && this.finishWaiters.get(executionId) === set) this.finishWaiters.delete(executionId);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    set.add(done);
+    return { promise, cancel: done };
+  }
+
+  private wakeWaiters(event: RunnerEvent): void {
+    if (event.type !== 'execution:finished') return;
+    const waiters = this.finishWaiters.get(event.data.id);
+    if (waiters) for (const wake of [...waiters]) wake();
   }
 
   async cancel(executionId: string): Promise<Execution> {
@@ -448,6 +520,11 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     if (!active) {
       const execution = await this.getExecution(executionId);
       if (isTerminalStatus(execution.status)) return execution;
+      if (this.dispatcher) {
+        // It runs (or waits) elsewhere: the dispatcher removes it or reaches the runner running it.
+        await this.dispatcher.cancel(executionId);
+        return this.waitFor(executionId);
+      }
       throw new ScriptRunnerError('conflict', `execution ${executionId} is ${execution.status} in another runner`, {
         details: { executionId },
       });
@@ -518,7 +595,9 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
   private async shutdown(): Promise<void> {
     this.closed = true;
     await this.ready.catch(() => undefined);
-    // Nothing starts from here on: waiting runs end as interrupted, running ones are stopped.
+    // Nothing starts from here on: waiting runs end as interrupted, running ones are stopped. A
+    // dispatcher stops taking work now; it may wait for its running jobs, which end below.
+    const dispatcherClosed = this.dispatcher?.close?.().catch((error: unknown) => this.reportError(error));
     const waiting = this.queue.stop();
     for (const active of this.active.values()) this.stopActive(active, 'interrupted', 'the runner was closed');
     await Promise.all(
@@ -529,6 +608,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     );
     await Promise.allSettled([...this.runCalls]);
     await Promise.all([...this.active.values()].map((a) => a.done));
+    await dispatcherClosed;
     for (const transport of this.transports) {
       try {
         await transport.close?.();
@@ -633,6 +713,13 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
   }
 
   private publish(event: RunnerEvent): void {
+    this.emitLocal(event);
+    for (const transport of this.transports) this.deliver(() => transport.publish(event));
+    if (this.dispatcher?.publish) this.deliver(() => this.dispatcher!.publish!(event));
+  }
+
+  /** To this runner's listeners only. */
+  private emitLocal(event: RunnerEvent): void {
     try {
       // The union guarantees data matches the event name; eventemitter3's typing cannot see that.
       (this.emit as (name: string, data: unknown) => boolean)(event.type, event.data);
@@ -640,16 +727,100 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       // A throwing listener must not break the pipeline of a run.
       this.reportError(error);
     }
-    for (const transport of this.transports) {
-      try {
-        const result = transport.publish(event);
-        if (result && typeof (result as Promise<void>).catch === 'function') {
-          (result as Promise<void>).catch((error: unknown) => this.reportError(error));
-        }
-      } catch (error) {
-        this.reportError(error);
+    this.wakeWaiters(event);
+  }
+
+  /** Hands an event to a transport or the dispatcher; neither may break the run that produced it. */
+  private deliver(send: () => void | Promise<void>): void {
+    try {
+      const result = send();
+      if (result && typeof (result as Promise<void>).catch === 'function') {
+        (result as Promise<void>).catch((error: unknown) => this.reportError(error));
       }
+    } catch (error) {
+      this.reportError(error);
     }
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  private dispatchHost(): DispatchHost {
+    return {
+      execute: (request) => this.executeDispatched(request),
+      stop: (executionId, reason, message) => {
+        const active = this.active.get(executionId);
+        if (!active) return false;
+        this.stopActive(active, reason, message);
+        return true;
+      },
+      endUnstarted: async (executionId, status, message) => {
+        const execution = await this.store.getExecution(executionId).catch(() => null);
+        if (execution === null || isTerminalStatus(execution.status)) return execution;
+        await this.endUnstarted(execution, status, message);
+        return this.store.getExecution(executionId).catch(() => null);
+      },
+      emit: (event) => this.emitLocal(event),
+      error: (error) => this.reportError(error),
+    };
+  }
+
+  /**
+   * Runs a stored execution handed over by the dispatcher, here. Only a `queued` one starts: one
+   * already `running` was taken by a runner that is gone (its job came back), and running user code
+   * twice is worse than not finishing it, so it ends `interrupted` with the lines stored so far.
+   */
+  private async executeDispatched(request: DispatchRequest): Promise<Execution | null> {
+    try {
+      await this.ready;
+      const id = checkId(request.executionId, 'execution');
+      const execution = await withRetry(() => this.store.getExecution(id), this.settings.storeRetry);
+      if (execution === null) return null;
+      if (isTerminalStatus(execution.status)) return execution;
+      if (this.active.has(id)) return await this.active.get(id)!.done;
+      if (execution.status === 'running') return await this.endAbandoned(execution);
+      this.track(id);
+      const done = this.active.get(id)!.done;
+      if (this.closed) {
+        await this.endUnstarted(execution, 'interrupted', 'the runner was closed before it started');
+        return await done;
+      }
+      const script = await withRetry(() => this.store.getScript(execution.scriptId), this.settings.storeRetry);
+      const runtime = script ? this.runtimes[script.runtime] : undefined;
+      if (!script || !runtime) {
+        await this.endUnstarted(
+          execution,
+          'failed',
+          script ? `the "${script.runtime}" runtime is not configured on this runner` : `script ${execution.scriptId} is missing from the store`,
+        );
+        return await done;
+      }
+      const options: RunOptions = { args: execution.args, timeoutMs: request.timeoutMs };
+      if (request.env !== undefined) options.env = validateEnv(request.env, 'env');
+      this.pendingRuns.set(id, { options, script, execution });
+      await this.execute(id);
+      return await done;
+    } catch (error) {
+      this.reportError(error);
+      return null;
+    }
+  }
+
+  private async endAbandoned(execution: Execution): Promise<Execution> {
+    const finishedAt = new Date();
+    const lineCount = await lastStoredSeq(this.store, execution.id);
+    const patch = {
+      status: 'interrupted' as const,
+      finishedAt,
+      durationMs: execution.startedAt ? Math.max(0, finishedAt.getTime() - execution.startedAt.getTime()) : 0,
+      errorMessage: 'the worker running this execution stopped before it finished',
+      lineCount,
+    };
+    const stored = (await withRetry(() => this.store.updateExecution(execution.id, patch), this.settings.storeRetry)) ?? {
+      ...execution,
+      ...patch,
+    };
+    this.publish({ type: 'execution:finished', data: stored });
+    return stored;
   }
 
   private reportError(error: unknown): void {
@@ -698,6 +869,28 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
 }
 
 type ExecutionRunSettings = ConstructorParameters<typeof ExecutionRun>[1];
+
+/**
+ * The highest stored seq of an execution (seqs are gap-free from 1), in O(log n) one-line reads:
+ * the count a runner that died never wrote.
+ */
+async function lastStoredSeq(store: Store, executionId: string): Promise<number> {
+  const has = async (seq: number) => (await store.readLogs(executionId, { afterSeq: seq - 1, limit: 1 })).length > 0;
+  if (!(await has(1))) return 0;
+  let lo = 1;
+  let hi = 2;
+  while (await has(hi)) {
+    lo = hi;
+    hi *= 2;
+  }
+  // has(lo) and !has(hi)
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await has(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /**
  * Creates a runner. With no options it keeps everything in memory and runs `test_*.py` /

@@ -1,0 +1,60 @@
+/**
+ * The dispatch seam: where a queued execution runs. By default the runner's own in-process queue
+ * runs it here. A `Dispatcher` (e.g. @scriptrunner/queue-bullmq) sends it elsewhere instead — to
+ * workers on other machines that write to the same store — and brings their events back, so every
+ * runner sharing the store and the dispatcher sees every execution live.
+ *
+ * The contract, from the runner's side:
+ * - `run()` calls `admit()` before the execution is stored (so a full queue leaves no trace), then
+ *   stores it as `queued`, publishes `execution:queued`, and calls `dispatch()`. If `dispatch`
+ *   throws, the execution ends `failed` and `run()` rejects with that error.
+ * - Somewhere, a runner attached to the same dispatcher receives the request and calls
+ *   `host.execute(request)`: the execution runs there with that runner's process control, line
+ *   pipeline, store and events. `execute` never rejects and never runs an execution twice: one
+ *   that is no longer `queued` (a worker died while running it and the job came back) is ended as
+ *   `interrupted` instead.
+ * - `cancel()` of an execution the runner does not run itself calls `dispatcher.cancel(id)`;
+ *   the dispatcher removes it from its queue (then calls `host.endUnstarted`) or asks the runner
+ *   running it to `host.stop` it.
+ * - Every event a runner publishes is also given to `dispatcher.publish` (after the store has it,
+ *   as for transports); events published by other runners come back through `host.emit`, which
+ *   emits them to this runner's listeners (not to its transports, which carry its own events).
+ */
+import type { Execution, ExecutionStatus, RunnerEvent } from './types.js';
+
+export interface DispatchRequest {
+  executionId: string;
+  /** The run's own variables (`run(id, { env })`), on top of the runner's. */
+  env?: Record<string, string>;
+  /** Resolved timeout of the run in ms; 0 = none. */
+  timeoutMs: number;
+}
+
+/** What a runner offers its dispatcher. */
+export interface DispatchHost {
+  /** Runs a stored `queued` execution here, now; resolves with its final record (null: no such execution). Never rejects. */
+  execute(request: DispatchRequest): Promise<Execution | null>;
+  /** Stops an execution if it runs here; false when it does not. */
+  stop(executionId: string, reason: 'cancelled' | 'interrupted', message: string): boolean;
+  /** Ends a stored execution that never started (removed from the queue), and publishes it. */
+  endUnstarted(executionId: string, status: ExecutionStatus, message: string): Promise<Execution | null>;
+  /** An event published by another runner: emitted to this runner's listeners. */
+  emit(event: RunnerEvent): void;
+  /** Reports a failure through the runner's `error` event (or its logger). */
+  error(error: Error): void;
+}
+
+export interface Dispatcher {
+  /** Called once by `createScriptRunner` before anything else. */
+  attach(host: DispatchHost): void;
+  /** Before an execution is stored: throw a `queue_full` ScriptRunnerError when no place is left. */
+  admit?(): Promise<void>;
+  /** The execution is stored as `queued`: have some attached runner `execute` it. */
+  dispatch(request: DispatchRequest): Promise<void>;
+  /** Cancel an execution this runner does not run: remove it from the queue or reach its runner. */
+  cancel(executionId: string): Promise<void>;
+  /** Every event this runner published, after the store has it; may be a promise (not awaited). */
+  publish?(event: RunnerEvent): void | Promise<void>;
+  /** Called by `runner.close()` after running executions ended. */
+  close?(): Promise<void>;
+}

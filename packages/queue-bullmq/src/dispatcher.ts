@@ -1,0 +1,405 @@
+/**
+ * A `Dispatcher` for core's dispatch seam on top of BullMQ.
+ *
+ * - Web nodes: `createScriptRunner({ store, dispatcher: bullmqDispatcher({ connection }) })`.
+ *   `run()` stores the execution and adds a BullMQ job (id = execution id); events published by
+ *   workers come back over a Redis channel and are emitted to the local runner's listeners, so the
+ *   Socket.IO adapter and the SSE route follow remote runs exactly as local ones.
+ * - Workers: `createScriptWorker({ store, connection, concurrency })` is a runner whose dispatcher
+ *   also runs a BullMQ Worker: each job runs through core's own process control and line
+ *   pipeline, persists to the shared store, then publishes on the Redis channel (persist, then
+ *   publish — across machines as on one).
+ * - Cancel: a job still waiting is removed; otherwise a command on a Redis control channel reaches
+ *   the worker running it.
+ * - A worker that dies: its job's lock expires and BullMQ's stalled check (on any live worker)
+ *   hands the job back; the worker that gets it finds the execution `running` and ends it
+ *   `interrupted` instead of running user code twice.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  createScriptRunner,
+  ScriptRunnerError,
+  type Dispatcher,
+  type DispatchHost,
+  type DispatchRequest,
+  type RunnerEvent,
+  type ScriptRunner,
+  type ScriptRunnerOptions,
+  type Store,
+} from '@scriptrunner/core';
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { decodeEvent, encodeEvent } from './events.js';
+
+/** `redis://[:password@]host:port[/db]`, or ioredis options (`{ host, port, password, db, tls }`). */
+export type RedisConnection = string | RedisOptions;
+
+export interface BullmqDispatcherOptions {
+  connection: RedisConnection;
+  /** BullMQ queue name; web nodes and workers of one deployment use the same. Default `scriptrunner`. */
+  queueName?: string;
+  /** BullMQ key prefix. Default `bull`. */
+  prefix?: string;
+  /** Jobs waiting beyond this make `run()` reject with `queue_full`. Default 1,000. */
+  maxQueued?: number;
+  /** How long a Redis call of `run()`/`cancel()` may take before it fails with `unavailable`. Default 5,000. */
+  redisTimeoutMs?: number;
+}
+
+export interface ScriptWorkerOptions
+  extends BullmqDispatcherOptions,
+    Omit<ScriptRunnerOptions, 'dispatcher' | 'maxQueued' | 'store' | 'recoverOnStart'> {
+  /** The store the web nodes use (PostgreSQL through @scriptrunner/store-prisma). */
+  store: Store;
+  /** Executions this worker runs at once. Default 2. */
+  concurrency?: number;
+  /**
+   * How long a job stays claimed without a renewal (the worker renews it every half of this). When
+   * a worker dies, its executions end `interrupted` at most lockDurationMs + stalledIntervalMs
+   * later (plus the time another worker needs to pick the job). Default 10,000.
+   */
+  lockDurationMs?: number;
+  /** How often workers look for jobs whose worker stopped renewing them. Default 5,000. */
+  stalledIntervalMs?: number;
+}
+
+export interface ScriptWorker {
+  /** The worker's own runner (its store, events); `run()` on it enqueues like a web node. */
+  runner: ScriptRunner;
+  /** Stops taking jobs, ends running executions as `interrupted`, closes the Redis connections. */
+  close(): Promise<void>;
+}
+
+interface JobData {
+  executionId: string;
+  env?: Record<string, string>;
+  timeoutMs: number;
+}
+
+interface Settings {
+  redis: RedisOptions;
+  queueName: string;
+  prefix: string;
+  maxQueued: number;
+  redisTimeoutMs: number;
+}
+
+interface WorkSettings {
+  concurrency: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+const CANCEL_MEMORY_MS = 10 * 60_000;
+const STOP_RETRY_MS = 50;
+
+function toRedisOptions(connection: RedisConnection): RedisOptions {
+  if (typeof connection !== 'string') {
+    if (connection === null || typeof connection !== 'object') {
+      throw new ScriptRunnerError('validation', 'connection must be a redis:// URL or ioredis options');
+    }
+    return { ...connection };
+  }
+  let url: URL;
+  try {
+    url = new URL(connection);
+  } catch {
+    throw new ScriptRunnerError('validation', `connection ${JSON.stringify(connection)} is not a redis:// URL`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ScriptRunnerError('validation', `connection must use redis:// or rediss://, got ${url.protocol}`);
+  }
+  const options: RedisOptions = { host: url.hostname || '127.0.0.1', port: url.port ? Number(url.port) : 6379 };
+  if (url.username) options.username = decodeURIComponent(url.username);
+  if (url.password) options.password = decodeURIComponent(url.password);
+  const db = url.pathname.replace(/^\//, '');
+  if (db) options.db = Number(db);
+  if (url.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ScriptRunnerError('validation', `${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function settingsOf(options: BullmqDispatcherOptions): Settings {
+  if (!options || typeof options !== 'object') throw new ScriptRunnerError('validation', 'options with a connection are required');
+  const queueName = options.queueName ?? 'scriptrunner';
+  if (typeof queueName !== 'string' || !/^[\w.-]{1,100}$/.test(queueName)) {
+    throw new ScriptRunnerError('validation', 'queueName must be 1-100 letters, digits, "_", "." or "-"');
+  }
+  return {
+    redis: toRedisOptions(options.connection),
+    queueName,
+    prefix: options.prefix ?? 'bull',
+    maxQueued: positive(options.maxQueued, 1000, 'maxQueued'),
+    redisTimeoutMs: positive(options.redisTimeoutMs, 5000, 'redisTimeoutMs'),
+  };
+}
+
+class BullmqDispatcher implements Dispatcher {
+  private host: DispatchHost | null = null;
+  private readonly node = randomUUID();
+  private readonly queue: Queue<JobData>;
+  /** Publishes events and commands. No offline queue: while Redis is away events are dropped
+   * (viewers fill gaps from the store) instead of piling up in memory. */
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly eventsChannel: string;
+  private readonly controlChannel: string;
+  private worker: Worker<JobData> | null = null;
+  /** Executions whose job this worker's processor is handling right now. */
+  private readonly processing = new Set<string>();
+  /** Cancel commands seen recently: a job picked up after its cancel must not start. */
+  private readonly cancelled = new Map<string, number>();
+  private publishFailing = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly work: WorkSettings | null,
+  ) {
+    const { redis, queueName, prefix } = settings;
+    this.queue = new Queue<JobData>(queueName, { connection: { ...redis, maxRetriesPerRequest: null }, prefix });
+    this.queue.on('error', (error) => this.reportOnce('queue', error));
+    this.publisher = new Redis({ ...redis, enableOfflineQueue: false, lazyConnect: false });
+    this.publisher.on('error', () => undefined); // connection errors: reported when a publish fails
+    this.subscriber = new Redis({ ...redis, maxRetriesPerRequest: null });
+    this.subscriber.on('error', () => undefined); // ioredis reconnects and resubscribes by itself
+    this.eventsChannel = `${prefix}:${queueName}:scriptrunner:events`;
+    this.controlChannel = `${prefix}:${queueName}:scriptrunner:control`;
+  }
+
+  attach(host: DispatchHost): void {
+    this.host = host;
+    // Workers only need commands; web nodes need every event to show remote runs live.
+    const channels = this.work ? [this.controlChannel] : [this.eventsChannel, this.controlChannel];
+    this.subscriber.subscribe(...channels).catch((error: unknown) => this.reportOnce('subscribe', error));
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.eventsChannel) this.received(message);
+      else if (channel === this.controlChannel) this.command(message);
+    });
+    if (this.work) this.startWorker(host, this.work);
+  }
+
+  async admit(): Promise<void> {
+    const counts = await this.redisCall('count the waiting jobs', () =>
+      this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'paused'),
+    );
+    const waiting = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    if (waiting >= this.settings.maxQueued) {
+      throw new ScriptRunnerError('queue_full', `${waiting} executions are already waiting (maxQueued ${this.settings.maxQueued}); try again later`, {
+        details: { maxQueued: this.settings.maxQueued },
+      });
+    }
+  }
+
+  async dispatch(request: DispatchRequest): Promise<void> {
+    const data: JobData = { executionId: request.executionId, timeoutMs: request.timeoutMs };
+    if (request.env !== undefined) data.env = request.env;
+    await this.redisCall('queue the execution', () =>
+      this.queue.add('run', data, {
+        jobId: request.executionId,
+        attempts: 1,
+        removeOnComplete: true,
+        removeOnFail: { count: 1000 },
+      }),
+    );
+  }
+
+  async cancel(executionId: string): Promise<void> {
+    const host = this.requireHost();
+    const job = await this.redisCall('find the job', () => this.queue.getJob(executionId));
+    if (job) {
+      const state = await this.redisCall('read the job state', () => job.getState());
+      if (state === 'waiting' || state === 'prioritized' || state === 'delayed' || state === 'waiting-children') {
+        const removed = await job.remove().then(
+          () => true,
+          () => false, // a worker took it meanwhile: the command below reaches it
+        );
+        if (removed) {
+          await host.endUnstarted(executionId, 'cancelled', 'cancelled before it started');
+          return;
+        }
+      }
+    }
+    await this.redisCall('send the cancel command', () =>
+      this.publisher.publish(this.controlChannel, JSON.stringify({ n: this.node, c: 'cancel', id: executionId })),
+    );
+  }
+
+  publish(event: RunnerEvent): void {
+    this.publisher.publish(this.eventsChannel, encodeEvent(this.node, event)).then(
+      () => {
+        this.publishFailing = false;
+      },
+      (error: unknown) => {
+        // One report per outage, not one per batch.
+        if (this.publishFailing) return;
+        this.publishFailing = true;
+        this.host?.error(
+          new ScriptRunnerError('unavailable', `could not publish live events to Redis (viewers will fill gaps from the store): ${String(error)}`, {
+            cause: error,
+          }),
+        );
+      },
+    );
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // The worker waits for its running jobs (the runner ends them as interrupted meanwhile), so
+    // their last events are published before the publisher goes.
+    await this.worker?.close().catch((error: unknown) => this.reportOnce('worker close', error));
+    await this.queue.close().catch(() => undefined);
+    await Promise.all([quit(this.subscriber), quit(this.publisher)]);
+  }
+
+  private startWorker(host: DispatchHost, work: WorkSettings): void {
+    const worker = new Worker<JobData>(
+      this.settings.queueName,
+      async (job: Job<JobData>) => {
+        const { executionId } = job.data;
+        this.processing.add(executionId);
+        try {
+          if (this.cancelled.has(executionId)) {
+            await host.endUnstarted(executionId, 'cancelled', 'cancelled before it started');
+            return;
+          }
+          await host.execute(this.requestOf(job.data));
+        } finally {
+          this.processing.delete(executionId);
+        }
+      },
+      {
+        connection: { ...this.settings.redis, maxRetriesPerRequest: null },
+        prefix: this.settings.prefix,
+        concurrency: work.concurrency,
+        lockDuration: work.lockDurationMs,
+        stalledInterval: work.stalledIntervalMs,
+        // Once back in the queue, the job ends the execution (interrupted); a second stall fails it.
+        maxStalledCount: 1,
+        removeOnComplete: { count: 0 },
+        removeOnFail: { count: 1000 },
+      },
+    );
+    worker.on('error', (error) => this.reportOnce('worker', error));
+    worker.on('failed', (job, error) => {
+      // Stalled past maxStalledCount: nobody will run it again, so end the execution here.
+      if (job && /stalled/i.test(error.message)) void host.execute(this.requestOf(job.data));
+    });
+    this.worker = worker;
+  }
+
+  private requestOf(data: JobData): DispatchRequest {
+    const request: DispatchRequest = { executionId: data.executionId, timeoutMs: data.timeoutMs };
+    if (data.env !== undefined) request.env = data.env;
+    return request;
+  }
+
+  private received(message: string): void {
+    const decoded = decodeEvent(message);
+    if (decoded === null || decoded.node === this.node) return;
+    this.host?.emit(decoded.event);
+  }
+
+  private command(message: string): void {
+    let parsed: { n?: unknown; c?: unknown; id?: unknown };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      return;
+    }
+    if (parsed.c !== 'cancel' || typeof parsed.id !== 'string' || !this.work || !this.host) return;
+    const id = parsed.id;
+    const now = Date.now();
+    this.cancelled.set(id, now);
+    for (const [key, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(key);
+    // Between picking the job and starting the run there is a moment when the runner does not
+    // know the execution yet: keep asking while this worker handles it.
+    const host = this.host;
+    const tryStop = () => {
+      if (host.stop(id, 'cancelled', 'cancelled by request')) return;
+      if (this.processing.has(id)) setTimeout(tryStop, STOP_RETRY_MS).unref();
+    };
+    tryStop();
+  }
+
+  private requireHost(): DispatchHost {
+    if (!this.host) throw new ScriptRunnerError('closed', 'the dispatcher is not attached to a runner');
+    return this.host;
+  }
+
+  /** A Redis call of run()/cancel(): bounded, so a Redis outage is an error, never a hang. */
+  private async redisCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ScriptRunnerError('unavailable', `Redis did not answer within ${this.settings.redisTimeoutMs} ms (${what})`)),
+        this.settings.redisTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([call(), timeout]);
+    } catch (error) {
+      if (error instanceof ScriptRunnerError) throw error;
+      throw new ScriptRunnerError('unavailable', `Redis failed (${what}): ${String(error)}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private readonly reported = new Set<string>();
+
+  private reportOnce(where: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    const key = `${where}:${message}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    setTimeout(() => this.reported.delete(key), 60_000).unref();
+    this.host?.error(new ScriptRunnerError('unavailable', `BullMQ ${where}: ${message}`, { cause: error }));
+  }
+}
+
+async function quit(redis: Redis): Promise<void> {
+  const timer = setTimeout(() => redis.disconnect(), 1000);
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The dispatcher of a web node: runs nothing itself, follows every run live. */
+export function bullmqDispatcher(options: BullmqDispatcherOptions): Dispatcher {
+  return new BullmqDispatcher(settingsOf(options), null);
+}
+
+/** A worker: takes jobs from the queue and runs them with core's process control and pipeline. */
+export function createScriptWorker(options: ScriptWorkerOptions): ScriptWorker {
+  const { connection, queueName, prefix, maxQueued, redisTimeoutMs, concurrency, lockDurationMs, stalledIntervalMs, store, ...runnerOptions } =
+    options;
+  const dispatcherOptions: BullmqDispatcherOptions = { connection };
+  if (queueName !== undefined) dispatcherOptions.queueName = queueName;
+  if (prefix !== undefined) dispatcherOptions.prefix = prefix;
+  if (maxQueued !== undefined) dispatcherOptions.maxQueued = maxQueued;
+  if (redisTimeoutMs !== undefined) dispatcherOptions.redisTimeoutMs = redisTimeoutMs;
+  const lock = positive(lockDurationMs, 10_000, 'lockDurationMs');
+  const dispatcher = new BullmqDispatcher(settingsOf(dispatcherOptions), {
+    concurrency: positive(concurrency, 2, 'concurrency'),
+    lockDurationMs: lock,
+    stalledIntervalMs: positive(stalledIntervalMs, Math.max(1000, Math.floor(lock / 2)), 'stalledIntervalMs'),
+  });
+  const runner = createScriptRunner({ ...runnerOptions, store, dispatcher, recoverOnStart: false });
+  return { runner, close: () => runner.close() };
+}

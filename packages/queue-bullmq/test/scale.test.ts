@@ -1,0 +1,308 @@
+/**
+ * Scale-out end to end: real redis-server and PostgreSQL started here, two web nodes and two
+ * workers as separate OS processes, real socket.io-client and REST clients.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createScriptRunnerClient, type ScriptRunnerClient } from '@scriptrunner/client';
+import type { Execution, LogLine } from '@scriptrunner/core';
+import { postgresStore } from '@scriptrunner/store-prisma/postgresql';
+import { io as connect, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresAvailable, startPostgres, type PostgresServer } from '../../store-prisma/test/support/postgres.js';
+import { REDIS_MISSING, redisAvailable, startRedis, type RedisServer } from './support/redis.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const available = redisAvailable() && postgresAvailable();
+/** Outside CI a machine without the servers skips with the hint; in CI the suite runs and fails. */
+const describeScale = available || process.env.CI === 'true' ? describe : describe.skip;
+if (!available && process.env.CI !== 'true') console.warn(`[scale.test] ${REDIS_MISSING} (and apt-get install -y postgresql)`);
+
+/** Short locks so a killed worker's run is recovered quickly: bound = LOCK_MS + LOCK_MS/2 + pickup. */
+const LOCK_MS = 3000;
+
+interface Node {
+  name: string;
+  process: ChildProcess;
+  /** JSON lines the process printed. */
+  messages: Array<Record<string, unknown>>;
+  stderr: string[];
+  exited: Promise<void>;
+}
+
+function startNode(name: string, file: string, env: Record<string, string>): Promise<Node> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support', file)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const node: Node = {
+    name,
+    process: child,
+    messages: [],
+    stderr: [],
+    exited: new Promise((resolve) => child.once('exit', () => resolve())),
+  };
+  createInterface({ input: child.stderr! }).on('line', (line) => node.stderr.push(line));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${node.stderr.join('\n')}`)), 30_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let message: Record<string, unknown>;
+      try {
+        message = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      node.messages.push(message);
+      if (message.port !== undefined || message.ready === true) {
+        clearTimeout(timer);
+        resolve(node);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}: ${node.stderr.join('\n')}`));
+    });
+  });
+}
+
+async function stopNode(node: Node | undefined): Promise<void> {
+  if (!node || node.process.exitCode !== null || node.process.signalCode !== null) return;
+  node.process.kill('SIGTERM');
+  const timer = setTimeout(() => node.process.kill('SIGKILL'), 10_000);
+  await node.exited;
+  clearTimeout(timer);
+}
+
+/** Host processes whose command line contains `marker` (the host's /proc sees every sandbox). */
+function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return check();
+}
+
+const py = (...lines: string[]) => lines.join('\n') + '\n';
+
+/** Prints `count` numbered lines, `perPause` at a time with a short sleep, so viewers join mid-run. */
+const COUNTER = py(
+  'import sys, time',
+  'count, per, pause = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])',
+  'for i in range(1, count + 1):',
+  '    print(f"line {i}")',
+  '    if i % per == 0: time.sleep(pause)',
+);
+
+const SLEEPER = py('import sys, time', 'print("started", sys.argv[1], flush=True)', 'time.sleep(float(sys.argv[2]))', 'print("done")');
+
+/** Runs a Python child with the marker in its argv, so the host can look for it in /proc. */
+const MARKED = py(
+  'import subprocess, sys, time',
+  'child = subprocess.Popen(["sleep", "600", sys.argv[1]])',
+  'print("child started", flush=True)',
+  'time.sleep(600)',
+);
+
+describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL', () => {
+  let redis: RedisServer;
+  let pg: PostgresServer;
+  let databaseUrl: string;
+  let store: ReturnType<typeof postgresStore>;
+  let webA: Node;
+  let webB: Node;
+  const workers: Node[] = [];
+  let clientA: ScriptRunnerClient;
+  let clientB: ScriptRunnerClient;
+  let socketA: Socket;
+  const scripts: Record<string, string> = {};
+  let env: Record<string, string>;
+
+  const startWorker = async (name: string) => {
+    const worker = await startNode(name, 'worker.ts', { ...env, CONCURRENCY: '2', LOCK_MS: String(LOCK_MS) });
+    workers.push(worker);
+    return worker;
+  };
+  const liveWorkers = () => workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
+  const whoRuns = (executionId: string) => workers.find((w) => w.messages.some((m) => m.started === executionId));
+
+  beforeAll(async () => {
+    [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
+    databaseUrl = await pg.createDatabase('scale');
+    // Migrate once, before several processes open the database.
+    store = postgresStore({ connectionString: databaseUrl });
+    await store.ready;
+    env = { REDIS_URL: redis.url, DATABASE_URL: databaseUrl, CI: process.env.CI ?? '' };
+    [webA, webB] = await Promise.all([startNode('web A', 'web-node.ts', env), startNode('web B', 'web-node.ts', env)]);
+    await Promise.all([startWorker('worker 1'), startWorker('worker 2')]);
+    const urlOf = (node: Node) => `http://127.0.0.1:${String(node.messages[0]!.port)}`;
+    socketA = connect(`${urlOf(webA)}/scriptrunner`, { transports: ['websocket'] });
+    clientA = createScriptRunnerClient({ baseUrl: `${urlOf(webA)}/api`, socket: socketA });
+    clientB = createScriptRunnerClient({ baseUrl: `${urlOf(webB)}/api` });
+    for (const [name, code] of Object.entries({ counter: COUNTER, sleeper: SLEEPER, marked: MARKED })) {
+      scripts[name] = (await clientB.uploadScript(new Blob([code]), { filename: `test_scale_${name}.py` })).id;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    socketA?.close();
+    await Promise.all([webA, webB, ...workers].map((node) => stopNode(node)));
+    await store?.close();
+    await Promise.all([redis?.stop(), pg?.destroy()]);
+  }, 60_000);
+
+  it('a run requested through web node B, run by a worker, is followed from web node A: every line once, in order, then finished', async () => {
+    const count = 3000;
+    const execution = await clientB.run(scripts.counter!, { args: [String(count), '100', '0.05'] });
+    // A raw socket.io-client on A: what the server sends, before any client-side de-duplication.
+    const raw = connect(`http://127.0.0.1:${String(webA.messages[0]!.port)}/scriptrunner`, { transports: ['websocket'] });
+    const received: LogLine[] = [];
+    const events: string[] = [];
+    const finished = new Promise<Execution>((resolve) => {
+      raw.on('execution:log', (batch: { executionId: string; lines: LogLine[] }) => {
+        if (batch.executionId !== execution.id) return;
+        received.push(...batch.lines);
+        if (events.at(-1) !== 'log') events.push('log');
+      });
+      raw.on('execution:finished', (final: Execution) => {
+        if (final.id !== execution.id) return;
+        events.push('finished');
+        resolve(final);
+      });
+    });
+    // Join mid-run: some lines are caught up from the store, the rest arrive live from the worker.
+    await waitUntil(async () => (await clientA.readLogs(execution.id, { after: 0, limit: 1 })).lines.length > 0, 20_000);
+    const ack = await raw.timeout(10_000).emitWithAck('execution:subscribe', { executionId: execution.id, afterSeq: 0 });
+    expect(ack).toMatchObject({ ok: true });
+    const final = await finished;
+    raw.close();
+    expect(final).toMatchObject({ status: 'succeeded', lineCount: count });
+    expect(received.map((l) => l.seq)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(received.map((l) => l.text)).toEqual(Array.from({ length: count }, (_, i) => `line ${i + 1}`));
+    expect(events).toEqual(['log', 'finished']);
+    expect(whoRuns(execution.id)).toBeDefined();
+  }, 60_000);
+
+  it('20 runs spread over both workers with concurrency 2 each: all succeed, never more than 2 at once per worker', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const client = i % 2 === 0 ? clientA : clientB;
+      ids.push((await client.run(scripts.sleeper!, { args: [`run-${i}`, '0.4'] })).id);
+    }
+    const finals = await Promise.all(ids.map((id) => waitForTerminal(id)));
+    expect(finals.map((e) => e.status)).toEqual(Array(20).fill('succeeded'));
+    const perWorker = workers.map((w) => ids.filter((id) => w.messages.some((m) => m.started === id)).length);
+    expect(perWorker.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(perWorker.filter((n) => n > 0).length).toBe(2);
+    for (const worker of workers) {
+      const peak = Math.max(0, ...worker.messages.filter((m) => typeof m.running === 'number' && m.started !== undefined).map((m) => m.running as number));
+      expect(peak, worker.name).toBeLessThanOrEqual(2);
+    }
+    // Both workers ran 2 at a time at some point: the limit was reached, not just respected.
+    expect(workers.some((w) => w.messages.some((m) => m.started !== undefined && m.running === 2))).toBe(true);
+  }, 60_000);
+
+  async function waitForTerminal(id: string, timeoutMs = 30_000): Promise<Execution> {
+    let execution: Execution | null = null;
+    await waitUntil(async () => {
+      execution = await store.getExecution(id);
+      return execution !== null && !['queued', 'running'].includes(execution.status);
+    }, timeoutMs, 100);
+    return execution!;
+  }
+
+  it('cancel through web node A stops the run on its worker; the process group is gone', async () => {
+    const marker = `sr-scale-cancel-${Date.now()}`;
+    const execution = await clientB.run(scripts.marked!, { args: [marker] });
+    expect(await waitUntil(() => processesWith(marker).length > 0, 20_000)).toBe(true);
+    const cancelled = await clientA.cancel(execution.id);
+    const final = cancelled.status === 'cancelled' ? cancelled : await waitForTerminal(execution.id);
+    expect(final).toMatchObject({ status: 'cancelled', errorMessage: 'cancelled by request' });
+    expect(await waitUntil(() => processesWith(marker).length === 0, 5000)).toBe(true);
+    expect(whoRuns(execution.id)).toBeDefined();
+  }, 60_000);
+
+  it('cancel of a run still waiting in the queue ends it without starting it', async () => {
+    // Fill all four slots, then queue one more and cancel it.
+    const blockers = await Promise.all([0, 1, 2, 3].map((i) => clientA.run(scripts.sleeper!, { args: [`blocker-${i}`, '2'] })));
+    await waitUntil(() => blockers.every((b) => whoRuns(b.id) !== undefined), 20_000);
+    const waiting = await clientB.run(scripts.sleeper!, { args: ['never', '1'] });
+    const cancelled = await clientA.cancel(waiting.id);
+    expect(cancelled).toMatchObject({ status: 'cancelled', startedAt: null, errorMessage: 'cancelled before it started' });
+    await Promise.all(blockers.map((b) => waitForTerminal(b.id)));
+    expect(whoRuns(waiting.id)).toBeUndefined();
+  }, 60_000);
+
+  it('kill -9 of a worker mid-run: its execution becomes interrupted within the bound; queued runs finish on the other worker', async () => {
+    const victimRun = await clientA.run(scripts.sleeper!, { args: ['victim', '60'] });
+    expect(await waitUntil(() => whoRuns(victimRun.id) !== undefined, 20_000)).toBe(true);
+    const victim = whoRuns(victimRun.id)!;
+    // Lines the victim stored before it died stay, and count.
+    await waitUntil(async () => (await store.readLogs(victimRun.id, { afterSeq: 0, limit: 10 })).length > 0, 10_000);
+    victim.process.kill('SIGKILL');
+    const killedAt = Date.now();
+    await victim.exited;
+    // Queued while the dead worker's job still looks active: the survivor drains them.
+    const queued = await Promise.all([0, 1, 2, 3, 4].map((i) => clientB.run(scripts.sleeper!, { args: [`after-kill-${i}`, '0.3'] })));
+
+    const interrupted = await waitForTerminal(victimRun.id, 30_000);
+    const took = Date.now() - killedAt;
+    expect(interrupted).toMatchObject({ status: 'interrupted', lineCount: 1 });
+    expect(interrupted.errorMessage).toContain('stopped before it finished');
+    // Documented bound: lockDuration + stalledInterval (+ pickup); here 3 s + 1.5 s.
+    expect(took).toBeLessThan(LOCK_MS + LOCK_MS / 2 + 3000);
+    const finals = await Promise.all(queued.map((q) => waitForTerminal(q.id)));
+    expect(finals.map((e) => e.status)).toEqual(Array(5).fill('succeeded'));
+    const survivor = liveWorkers()[0]!;
+    for (const q of queued) expect(whoRuns(q.id)).toBe(survivor);
+    await startWorker('worker 3');
+  }, 90_000);
+
+  it('Redis restarted mid-run: no line lost from the store; a viewer on web node A ends complete', async () => {
+    const count = 4000;
+    const execution = await clientB.run(scripts.counter!, { args: [String(count), '100', '0.05'] });
+    const seen: number[] = [];
+    let finishedWith: Execution | null = null;
+    const stop = clientA.followExecution(execution.id, {
+      onLines: (lines) => seen.push(...lines.map((l) => l.seq)),
+      onFinished: (final) => {
+        finishedWith = final;
+      },
+    });
+    try {
+      await waitUntil(() => seen.length >= 500, 20_000);
+      await redis.restart(500);
+      // The restart happened mid-run, not after it.
+      expect((await store.getExecution(execution.id))?.status).toBe('running');
+      const final = await waitForTerminal(execution.id, 60_000);
+      expect(final).toMatchObject({ status: 'succeeded', lineCount: count });
+      const stored = await store.readLogs(execution.id, { afterSeq: 0, limit: 10_000 });
+      expect(stored.map((l) => l.text)).toEqual(Array.from({ length: count }, (_, i) => `line ${i + 1}`));
+      expect(await waitUntil(() => finishedWith !== null, 30_000)).toBe(true);
+      expect(seen).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    } finally {
+      stop();
+    }
+    // The deployment still works after the restart.
+    const after = await clientA.run(scripts.sleeper!, { args: ['after-restart', '0.1'] });
+    expect((await waitForTerminal(after.id)).status).toBe('succeeded');
+  }, 120_000);
+});
