@@ -24,6 +24,8 @@ const CORE_STATUS: Record<string, number> = {
   queue_full: 429,
   closed: 503,
   store: 503,
+  // A facility the deployment needs is away (e.g. Redis behind a distributed dispatcher).
+  unavailable: 503,
 };
 
 const MULTER_STATUS: Record<string, [number, string]> = {

@@ -55,6 +55,9 @@ export interface Dispatcher {
   cancel(executionId: string): Promise<void>;
   /** Every event this runner published, after the store has it; may be a promise (not awaited). */
   publish?(event: RunnerEvent): void | Promise<void>;
-  /** Called by `runner.close()` after running executions ended. */
+  /**
+   * Called by `runner.close()` first: take no new work. The runner ends its running executions
+   * meanwhile (as `interrupted`) and awaits this before `close()` resolves, so it may wait for them.
+   */
   close?(): Promise<void>;
 }

@@ -167,6 +167,11 @@ export interface ScriptRunner
   run(scriptId: string, options?: RunOptions): Promise<Execution>;
   /** Resolves when the execution is terminal. */
   waitFor(executionId: string): Promise<Execution>;
+  /**
+   * Stops an execution (a queued one never starts) and resolves with its final record. With a
+   * dispatcher, an execution running elsewhere is reached there; if its runner does not report
+   * the end within killGraceMs + 5 s (it died), the record as it stands is returned.
+   */
   cancel(executionId: string): Promise<Execution>;
   getExecution(id: string): Promise<Execution>;
   listExecutions(options?: ListExecutionsOptions): Promise<Page<Execution>>;
@@ -180,6 +185,8 @@ const MAX_ARG_BYTES = 32 * 1024;
 const MAX_PAGE = 1000;
 const MAX_LOG_PAGE = 10_000;
 const WAIT_POLL_MS = 500;
+/** Beyond killGraceMs, how long cancel() waits for a remote runner to report the end. */
+const REMOTE_CANCEL_SLACK_MS = 5000;
 
 interface Active {
   run: ExecutionRun | null;
@@ -280,7 +287,13 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       logDir: options.logDir === undefined ? null : resolve(options.logDir),
       classifyLine: options.classifyLine ?? defaultClassifyLine,
       env: validateEnv(options.env, 'env'),
-      isolation: resolveIsolation(options.isolation, sandbox, runAs, (message) => this.logger.warn(message)),
+      isolation: resolveIsolation(
+        options.isolation,
+        sandbox,
+        runAs,
+        (message) => this.logger.warn(message),
+        Object.values(this.runtimes).map((runtime) => runtime.command),
+      ),
       applyLimits: limited && prlimit !== null ? limitsWrapper(limits, prlimit) : (spec) => spec,
       limits,
       // Already that user: nothing to switch (and a non-root process may not call setgroups).
@@ -392,7 +405,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       throw new ScriptRunnerError('conflict', `script ${scriptId} needs the "${script.runtime}" runtime, which is not configured`);
     }
     // Claim the waiting place before anything is stored, so a full queue leaves no trace.
-    if (this.dispatcher) void 0;
+    if (this.dispatcher) await this.dispatcher.admit?.();
     else this.queue.reserve();
     const release = () => {
       if (!this.dispatcher) this.queue.release();
@@ -522,8 +535,22 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       if (isTerminalStatus(execution.status)) return execution;
       if (this.dispatcher) {
         // It runs (or waits) elsewhere: the dispatcher removes it or reaches the runner running it.
+        // Wait for the end as long as a stop takes there (SIGTERM, grace, SIGKILL) plus delivery;
+        // a runner that is gone cannot answer, so then the record as it stands is the answer.
         await this.dispatcher.cancel(executionId);
-        return this.waitFor(executionId);
+        const deadline = Date.now() + this.settings.killGraceMs + REMOTE_CANCEL_SLACK_MS;
+        for (;;) {
+          const finished = this.finishedOrTimeout(executionId, Math.min(WAIT_POLL_MS, Math.max(1, deadline - Date.now())));
+          const current = await this.getExecution(executionId).catch((error: unknown) => {
+            finished.cancel();
+            throw error;
+          });
+          if (isTerminalStatus(current.status) || Date.now() >= deadline) {
+            finished.cancel();
+            return current;
+          }
+          await finished.promise;
+        }
       }
       throw new ScriptRunnerError('conflict', `execution ${executionId} is ${execution.status} in another runner`, {
         details: { executionId },

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createScriptRunner, isScriptRunnerError, type ScriptRunnerOptions } from '../src/index.js';
 import { closeRunners, fixture, makeRunner, runFixture, silentLogger, waitUntil } from './helpers.js';
@@ -347,15 +347,28 @@ describeSandbox('isolation: bwrap', () => {
     expect(hidden).toEqual(['False']);
   });
 
-  it('names an interpreter that the sandbox cannot see', async () => {
-    const runner = sandboxed({ runtimes: { python: { command: join(root, 'venv', 'bin', 'python3') } } });
-    mkdirSync(join(root, 'venv', 'bin'), { recursive: true });
-    symlinkSync('/usr/bin/python3', join(root, 'venv', 'bin', 'python3'));
-    const { execution } = await runFixture(runner, 'test_venv.py', { code: 'print("hi")' });
-    expect(execution.status).toBe('failed');
-    expect(execution.errorMessage).toContain('is not visible inside the sandbox: install it under /usr or add its directory to readPaths');
-    const fixed = sandboxed({ runtimes: { python: { command: join(root, 'venv', 'bin', 'python3') } }, readPaths: [join(root, 'venv')] });
-    expect((await runFixture(fixed, 'test_venv.py', { code: 'print("hi")' })).texts).toEqual(['hi']);
+  it('an interpreter the sandbox cannot see: bwrap refuses at creation, auto falls back with a warning, readPaths fixes it', async () => {
+    const python = join(root, 'venv', 'bin', 'python3');
+    mkdirSync(dirname(python), { recursive: true });
+    if (!existsSync(python)) symlinkSync('/usr/bin/python3', python);
+    const runtimes = { python: { command: python } };
+    let error: unknown;
+    try {
+      createScriptRunner({ isolation: 'bwrap', runtimes, workDir: join(root, 'runs'), logger: silentLogger });
+    } catch (e) {
+      error = e;
+    }
+    expect(isScriptRunnerError(error) && error.code).toBe('unavailable');
+    expect((error as Error).message).toContain(`the runtime command "${python}" cannot be found inside the sandbox`);
+
+    const warnings: string[] = [];
+    const fallback = makeRunner({ isolation: 'auto', runtimes, logger: { warn: (m) => warnings.push(m), error: () => {} } });
+    expect(warnings).toEqual([expect.stringContaining(`scripts run WITHOUT isolation: the runtime command "${python}" cannot be found inside the sandbox`)]);
+    const unboxed = await runFixture(fallback, 'test_venv.py', { code: 'import os\nprint(os.getpid() != 2)\n' });
+    expect(unboxed.texts).toEqual(['True']);
+
+    const fixed = sandboxed({ runtimes, readPaths: [join(root, 'venv')] });
+    expect((await runFixture(fixed, 'test_venv.py', { code: 'import os\nprint(os.getpid())\n' })).texts).toEqual(['2']);
   });
 });
 

@@ -171,11 +171,30 @@ export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown
  * Turns the `isolation` option into a wrapper. `bwrap` without a working bubblewrap is an error
  * now rather than a failed run later; `auto` falls back to no isolation and says so once.
  */
+/**
+ * Runtime commands that cannot be found inside the sandbox (an interpreter under /root, /opt or a
+ * virtualenv that is not in readPaths), looked up there with the PATH scripts get.
+ */
+function invisibleCommands(bwrapPath: string, sandbox: SandboxOptions, commands: string[], runAs: { uid: number; gid: number } | undefined): string[] {
+  const unique = [...new Set(commands)];
+  if (unique.length === 0) return [];
+  const check = 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done';
+  const result = spawnSync(bwrapPath, [...bwrapArgs(sandbox), '--', 'sh', '-c', check, 'sh', ...unique], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 10_000,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+  });
+  if (result.status !== 0) return [];
+  return result.stdout.toString('utf8').split('\n').filter(Boolean);
+}
+
 export function resolveIsolation(
   mode: IsolationMode | IsolationWrapper | undefined,
   sandbox: SandboxOptions,
   runAs: { uid: number; gid: number } | undefined,
   warn: (message: string) => void,
+  runtimeCommands: string[] = [],
 ): ResolvedIsolation {
   if (typeof mode === 'function') return { kind: 'custom', wrap: mode, signalsAsExitCodes: false };
   const chosen = mode ?? 'auto';
@@ -184,15 +203,19 @@ export function resolveIsolation(
     throw new ScriptRunnerError('validation', `isolation must be 'auto', 'bwrap', 'none' or a function, got ${String(chosen)}`);
   }
   const bwrapPath = findExecutable('bwrap');
-  const reason =
+  for (const path of sandbox.readPaths) {
+    if (!existsSync(path)) throw new ScriptRunnerError('validation', `readPaths: ${path} does not exist`);
+  }
+  let reason =
     bwrapPath === null
       ? 'bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)'
       : probeBwrap(bwrapPath, runAs);
   if (bwrapPath !== null && reason === null) {
-    for (const path of sandbox.readPaths) {
-      if (!existsSync(path)) throw new ScriptRunnerError('validation', `readPaths: ${path} does not exist`);
-    }
-    return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+    const missing = invisibleCommands(bwrapPath, sandbox, runtimeCommands, runAs);
+    if (missing.length === 0) return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+    reason =
+      `the runtime command${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} cannot be found inside the sandbox ` +
+      `(it sees /usr and readPaths only): install the interpreter under /usr or add its installation to readPaths`;
   }
   if (chosen === 'bwrap') {
     throw new ScriptRunnerError('unavailable', `isolation 'bwrap' cannot run on this host: ${reason ?? 'unknown reason'}`);
