@@ -372,6 +372,28 @@ describeSandbox('isolation: bwrap', () => {
   });
 });
 
+describeSandbox('isolation: which interpreter runs', () => {
+  it('warns when the sandbox finds another program than the host for a runtime command', async () => {
+    // A host-only python3 first on PATH (like a version manager's shim); the sandbox sees /usr only.
+    const hostBin = join(root, 'host-only-bin');
+    mkdirSync(hostBin, { recursive: true });
+    if (!existsSync(join(hostBin, 'python3'))) symlinkSync('/usr/bin/python3', join(hostBin, 'python3'));
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${hostBin}:/usr/bin:/bin`;
+    try {
+      const warnings: string[] = [];
+      const runner = makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), logger: { warn: (m) => warnings.push(m), error: () => {} } });
+      expect(warnings).toEqual([
+        `[scriptrunner] inside the sandbox "python3" is /usr/bin/python3, not ${join(hostBin, 'python3')} as on the host: scripts run with that interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`,
+      ]);
+      const { texts } = await runFixture(runner, 'test_which.py', { code: 'import sys\nprint(sys.argv[0] != "", sys.executable)\n' });
+      expect(texts).toEqual(['True /usr/bin/python3']);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+});
+
 describeSandbox('runAs', () => {
   for (const isolation of ['none', 'bwrap'] as const) {
     it(`runs scripts as the given user (isolation ${isolation})`, async () => {

@@ -171,22 +171,39 @@ export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown
  * Turns the `isolation` option into a wrapper. `bwrap` without a working bubblewrap is an error
  * now rather than a failed run later; `auto` falls back to no isolation and says so once.
  */
+/** Sandbox lookups per bwrap, sandbox options, uid and command list: namespaces do not come and go. */
+const lookupCache = new Map<string, Map<string, string | null>>();
+
 /**
- * Runtime commands that cannot be found inside the sandbox (an interpreter under /root, /opt or a
- * virtualenv that is not in readPaths), looked up there with the PATH scripts get.
+ * Where each runtime command resolves inside the sandbox (null: not found there — an interpreter
+ * under /root, /opt or a virtualenv that is not in readPaths), with the PATH scripts get.
  */
-function invisibleCommands(bwrapPath: string, sandbox: SandboxOptions, commands: string[], runAs: { uid: number; gid: number } | undefined): string[] {
+function sandboxLookup(
+  bwrapPath: string,
+  sandbox: SandboxOptions,
+  commands: string[],
+  runAs: { uid: number; gid: number } | undefined,
+): Map<string, string | null> {
   const unique = [...new Set(commands)];
-  if (unique.length === 0) return [];
-  const check = 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done';
-  const result = spawnSync(bwrapPath, [...bwrapArgs(sandbox), '--', 'sh', '-c', check, 'sh', ...unique], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    timeout: 10_000,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
-  });
-  if (result.status !== 0) return [];
-  return result.stdout.toString('utf8').split('\n').filter(Boolean);
+  const key = JSON.stringify([bwrapPath, sandbox, unique, runAs ?? null, process.env.PATH ?? '']);
+  const cached = lookupCache.get(key);
+  if (cached) return cached;
+  const found = new Map<string, string | null>(unique.map((c) => [c, null]));
+  if (unique.length > 0) {
+    const script = 'for c in "$@"; do p=$(command -v "$c" 2>/dev/null) && printf "%s\\t%s\\n" "$c" "$p"; done';
+    const result = spawnSync(bwrapPath, [...bwrapArgs(sandbox), '--', 'sh', '-c', script, 'sh', ...unique], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+    });
+    for (const line of result.stdout?.toString('utf8').split('\n') ?? []) {
+      const tab = line.indexOf('\t');
+      if (tab > 0) found.set(line.slice(0, tab), line.slice(tab + 1));
+    }
+  }
+  lookupCache.set(key, found);
+  return found;
 }
 
 export function resolveIsolation(
@@ -211,8 +228,22 @@ export function resolveIsolation(
       ? 'bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)'
       : probeBwrap(bwrapPath, runAs);
   if (bwrapPath !== null && reason === null) {
-    const missing = invisibleCommands(bwrapPath, sandbox, runtimeCommands, runAs);
-    if (missing.length === 0) return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+    const inside = sandboxLookup(bwrapPath, sandbox, runtimeCommands, runAs);
+    const missing = [...inside].filter(([, path]) => path === null).map(([command]) => command);
+    if (missing.length === 0) {
+      // Found, but maybe not the same program: `python3` may be a version manager's shim on the
+      // host and Debian's /usr/bin/python3 in the sandbox, with other packages installed.
+      for (const [command, path] of inside) {
+        const host = command.includes('/') ? command : findExecutable(command);
+        if (host !== null && path !== null && host !== path) {
+          warn(
+            `[scriptrunner] inside the sandbox "${command}" is ${path}, not ${host} as on the host: scripts run with that ` +
+              `interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`,
+          );
+        }
+      }
+      return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+    }
     reason =
       `the runtime command${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} cannot be found inside the sandbox ` +
       `(it sees /usr and readPaths only): install the interpreter under /usr or add its installation to readPaths`;
