@@ -92,6 +92,8 @@ interface WorkSettings {
 
 const CANCEL_MEMORY_MS = 10 * 60_000;
 const STOP_RETRY_MS = 50;
+/** How long close() waits for BullMQ to finish the jobs of runs that already ended. */
+const WORKER_CLOSE_MS = 30_000;
 
 function toRedisOptions(connection: RedisConnection): RedisOptions {
   if (typeof connection !== 'string') {
@@ -258,8 +260,10 @@ class BullmqDispatcher implements Dispatcher {
   private async shutdown(): Promise<void> {
     // The worker waits for its running jobs (the runner ends them as interrupted meanwhile), so
     // their last events are published before the publisher goes.
-    await this.worker?.close().catch((error: unknown) => this.reportOnce('worker close', error));
-    await this.queue.close().catch(() => undefined);
+    // Bounded too: with Redis away, BullMQ cannot move the finished jobs and would wait on it.
+    const worker = this.worker;
+    if (worker) await bounded(worker.close(), WORKER_CLOSE_MS, () => void worker.close(true).catch(() => undefined));
+    await bounded(this.queue.close(), 2000, () => void this.queue.disconnect().catch(() => undefined));
     await Promise.all([quit(this.subscriber), quit(this.publisher)]);
   }
 
@@ -369,15 +373,38 @@ class BullmqDispatcher implements Dispatcher {
   }
 }
 
+/** Waits for `promise` at most `ms`, then gives up on it (after `onTimeout`). */
+async function bounded(promise: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        onTimeout();
+        resolve();
+      }, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
+ * QUIT, or a hard disconnect after a second: with Redis away, QUIT waits in the offline queue
+ * behind other commands and would never settle.
+ */
 async function quit(redis: Redis): Promise<void> {
-  const timer = setTimeout(() => redis.disconnect(), 1000);
-  try {
-    await redis.quit();
-  } catch {
-    redis.disconnect();
-  } finally {
-    clearTimeout(timer);
-  }
+  let timer: NodeJS.Timeout | undefined;
+  const forced = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      redis.disconnect();
+      resolve();
+    }, 1000);
+  });
+  await Promise.race([redis.quit().then(() => undefined, () => redis.disconnect()), forced]);
+  clearTimeout(timer);
 }
 
 /** The dispatcher of a web node: runs nothing itself, follows every run live. */

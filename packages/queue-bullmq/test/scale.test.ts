@@ -2,20 +2,17 @@
  * Scale-out end to end: real redis-server and PostgreSQL started here, two web nodes and two
  * workers as separate OS processes, real socket.io-client and REST clients.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createScriptRunnerClient, type ScriptRunnerClient } from '@scriptrunner/client';
-import type { Execution, LogLine } from '@scriptrunner/core';
+import { createScriptRunner, isScriptRunnerError, type Execution, type LogLine } from '@scriptrunner/core';
+import { bullmqDispatcher } from '@scriptrunner/queue-bullmq';
 import { postgresStore } from '@scriptrunner/store-prisma/postgresql';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresAvailable, startPostgres, type PostgresServer } from '../../store-prisma/test/support/postgres.js';
-import { REDIS_MISSING, redisAvailable, startRedis, type RedisServer } from './support/redis.js';
+import { originOf, startNode, stopNode, type NodeProcess as Node } from './support/nodes.js';
+import { freePort, REDIS_MISSING, redisAvailable, startRedis, type RedisServer } from './support/redis.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const available = redisAvailable() && postgresAvailable();
 /** Outside CI a machine without the servers skips with the hint; in CI the suite runs and fails. */
 const describeScale = available || process.env.CI === 'true' ? describe : describe.skip;
@@ -23,58 +20,6 @@ if (!available && process.env.CI !== 'true') console.warn(`[scale.test] ${REDIS_
 
 /** Short locks so a killed worker's run is recovered quickly: bound = LOCK_MS + LOCK_MS/2 + pickup. */
 const LOCK_MS = 3000;
-
-interface Node {
-  name: string;
-  process: ChildProcess;
-  /** JSON lines the process printed. */
-  messages: Array<Record<string, unknown>>;
-  stderr: string[];
-  exited: Promise<void>;
-}
-
-function startNode(name: string, file: string, env: Record<string, string>): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support', file)], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: Node = {
-    name,
-    process: child,
-    messages: [],
-    stderr: [],
-    exited: new Promise((resolve) => child.once('exit', () => resolve())),
-  };
-  createInterface({ input: child.stderr! }).on('line', (line) => node.stderr.push(line));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${node.stderr.join('\n')}`)), 30_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let message: Record<string, unknown>;
-      try {
-        message = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      node.messages.push(message);
-      if (message.port !== undefined || message.ready === true) {
-        clearTimeout(timer);
-        resolve(node);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}: ${node.stderr.join('\n')}`));
-    });
-  });
-}
-
-async function stopNode(node: Node | undefined): Promise<void> {
-  if (!node || node.process.exitCode !== null || node.process.signalCode !== null) return;
-  node.process.kill('SIGTERM');
-  const timer = setTimeout(() => node.process.kill('SIGKILL'), 10_000);
-  await node.exited;
-  clearTimeout(timer);
-}
 
 /** Host processes whose command line contains `marker` (the host's /proc sees every sandbox). */
 function processesWith(marker: string): number[] {
@@ -153,10 +98,9 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     env = { REDIS_URL: redis.url, DATABASE_URL: databaseUrl, CI: process.env.CI ?? '' };
     [webA, webB] = await Promise.all([startNode('web A', 'web-node.ts', env), startNode('web B', 'web-node.ts', env)]);
     await Promise.all([startWorker('worker 1'), startWorker('worker 2')]);
-    const urlOf = (node: Node) => `http://127.0.0.1:${String(node.messages[0]!.port)}`;
-    socketA = connect(`${urlOf(webA)}/scriptrunner`, { transports: ['websocket'] });
-    clientA = createScriptRunnerClient({ baseUrl: `${urlOf(webA)}/api`, socket: socketA });
-    clientB = createScriptRunnerClient({ baseUrl: `${urlOf(webB)}/api` });
+    socketA = connect(`${originOf(webA)}/scriptrunner`, { transports: ['websocket'] });
+    clientA = createScriptRunnerClient({ baseUrl: `${originOf(webA)}/api`, socket: socketA });
+    clientB = createScriptRunnerClient({ baseUrl: `${originOf(webB)}/api` });
     for (const [name, code] of Object.entries({ counter: COUNTER, sleeper: SLEEPER, marked: MARKED })) {
       scripts[name] = (await clientB.uploadScript(new Blob([code]), { filename: `test_scale_${name}.py` })).id;
     }
@@ -173,7 +117,7 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     const count = 3000;
     const execution = await clientB.run(scripts.counter!, { args: [String(count), '100', '0.05'] });
     // A raw socket.io-client on A: what the server sends, before any client-side de-duplication.
-    const raw = connect(`http://127.0.0.1:${String(webA.messages[0]!.port)}/scriptrunner`, { transports: ['websocket'] });
+    const raw = connect(`${originOf(webA)}/scriptrunner`, { transports: ['websocket'] });
     const received: LogLine[] = [];
     const events: string[] = [];
     const finished = new Promise<Execution>((resolve) => {
@@ -275,6 +219,45 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     for (const q of queued) expect(whoRuns(q.id)).toBe(survivor);
     await startWorker('worker 3');
   }, 90_000);
+
+  it('the queue limit maps to queue_full, and a run refused leaves nothing stored', async () => {
+    // A queue no worker serves, so jobs stay waiting.
+    const runner = createScriptRunner({
+      store,
+      dispatcher: bullmqDispatcher({ connection: redis.url, queueName: 'no-workers', maxQueued: 2 }),
+      logger: { warn: () => {}, error: () => {} },
+    });
+    try {
+      const script = await runner.uploadScript({ filename: 'test_full.py', content: 'print(1)' });
+      await runner.run(script.id);
+      await runner.run(script.id);
+      const refused = await runner.run(script.id).catch((error: unknown) => error);
+      expect(isScriptRunnerError(refused) && refused.code).toBe('queue_full');
+      expect((await runner.listExecutions({ scriptId: script.id })).items).toHaveLength(2);
+      expect((await runner.getScript(script.id)).totalRuns).toBe(2);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('Redis unreachable: run() fails with unavailable within redisTimeoutMs instead of hanging', async () => {
+    const closedPort = await freePort();
+    const runner = createScriptRunner({
+      store,
+      dispatcher: bullmqDispatcher({ connection: `redis://127.0.0.1:${closedPort}`, redisTimeoutMs: 1000 }),
+      logger: { warn: () => {}, error: () => {} },
+    });
+    try {
+      const script = await runner.uploadScript({ filename: 'test_noredis.py', content: 'print(1)' });
+      const started = Date.now();
+      const refused = await runner.run(script.id).catch((error: unknown) => error);
+      expect(isScriptRunnerError(refused) && refused.code).toBe('unavailable');
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect((await runner.listExecutions({ scriptId: script.id })).items).toHaveLength(0);
+    } finally {
+      await runner.close();
+    }
+  });
 
   it('Redis restarted mid-run: no line lost from the store; a viewer on web node A ends complete', async () => {
     const count = 4000;
