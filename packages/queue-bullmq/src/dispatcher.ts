@@ -16,6 +16,7 @@
  *   `interrupted` instead of running user code twice.
  */
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import {
   createScriptRunner,
   ScriptRunnerError,
@@ -168,6 +169,7 @@ class BullmqDispatcher implements Dispatcher {
     const { redis, queueName, prefix } = settings;
     this.queue = new Queue<JobData>(queueName, { connection: { ...redis, maxRetriesPerRequest: null }, prefix });
     this.queue.on('error', (error) => this.reportOnce('queue', error));
+    guardConnectionErrors(this.queue);
     this.publisher = new Redis({ ...redis, enableOfflineQueue: false, lazyConnect: false });
     this.publisher.on('error', () => undefined); // connection errors: reported when a publish fails
     this.subscriber = new Redis({ ...redis, maxRetriesPerRequest: null });
@@ -296,6 +298,7 @@ class BullmqDispatcher implements Dispatcher {
       },
     );
     worker.on('error', (error) => this.reportOnce('worker', error));
+    guardConnectionErrors(worker);
     worker.on('failed', (job, error) => {
       // Stalled past maxStalledCount: nobody will run it again, so end the execution here.
       if (job && /stalled/i.test(error.message)) void host.execute(this.requestOf(job.data));
@@ -351,8 +354,11 @@ class BullmqDispatcher implements Dispatcher {
         this.settings.redisTimeoutMs,
       );
     });
+    const pending = call();
+    // Settles after the timeout too (when Redis comes back or the connection gives up): never unhandled.
+    pending.catch(() => undefined);
     try {
-      return await Promise.race([call(), timeout]);
+      return await Promise.race([pending, timeout]);
     } catch (error) {
       if (error instanceof ScriptRunnerError) throw error;
       throw new ScriptRunnerError('unavailable', `Redis failed (${what}): ${String(error)}`, { cause: error });
@@ -370,6 +376,23 @@ class BullmqDispatcher implements Dispatcher {
     this.reported.add(key);
     setTimeout(() => this.reported.delete(key), 60_000).unref();
     this.host?.error(new ScriptRunnerError('unavailable', `BullMQ ${where}: ${message}`, { cause: error }));
+  }
+}
+
+/**
+ * BullMQ 5's RedisConnection emits its failed initial connect as an 'error' event from a promise
+ * handler, and `close()` removes all its listeners first: a Queue or Worker closed while Redis is
+ * unreachable then throws inside that handler — an unhandled rejection that would end the host
+ * process. An 'error' nobody listens to any more is dropped instead (the queue's and worker's own
+ * 'error' listeners report everything before close).
+ */
+function guardConnectionErrors(owner: object): void {
+  for (const key of ['connection', 'blockingConnection']) {
+    const connection = (owner as Record<string, unknown>)[key] as EventEmitter | undefined;
+    if (!connection || typeof connection.emit !== 'function') continue;
+    const emit = connection.emit.bind(connection);
+    connection.emit = (event: string | symbol, ...args: unknown[]) =>
+      event === 'error' && connection.listenerCount('error') === 0 ? false : emit(event, ...args);
   }
 }
 
