@@ -19,6 +19,7 @@ import {
 } from './process/isolation.js';
 import { findPrlimit, limitsWrapper, resolveLimits, validateRunAs, type ResourceLimits } from './process/limits.js';
 import { resolveRuntimes } from './process/runtimes.js';
+import { removeLeftRunDirectories } from './process/workdir.js';
 import type { DispatchHost, Dispatcher, DispatchRequest } from './dispatch.js';
 import { InProcessQueue } from './queue.js';
 import type { Store } from './store.js';
@@ -847,6 +848,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       ...patch,
     };
     this.publish({ type: 'execution:finished', data: stored });
+    if (!this.settings.keepWorkDir) await removeLeftRunDirectories(this.settings.workDir, execution.id);
     return stored;
   }
 

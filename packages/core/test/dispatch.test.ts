@@ -4,6 +4,9 @@
  * between them stands in for Redis: a FIFO of requests taken by workers up to their concurrency,
  * events copied to the other side in order on a later tick, and cancel commands to the workers.
  */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   memoryStore,
@@ -154,6 +157,7 @@ function pair(
     webStore?: Store;
     webFaults?: { dispatch?: Error };
     web?: Partial<ScriptRunnerOptions>;
+    worker?: Partial<ScriptRunnerOptions>;
   } = {},
 ): Pair {
   const store = options.store ?? memoryStore();
@@ -162,7 +166,7 @@ function pair(
   const workerSide = new LoopbackDispatcher(bus, options.concurrency ?? 2);
   // Each side's own variable shows where a script really ran.
   const web = makeRunner({ store: options.webStore ?? store, dispatcher: webSide, isolation: 'none', env: { SR_NODE: 'web' }, ...options.web });
-  const worker = makeRunner({ store, dispatcher: workerSide, isolation: 'none', env: { SR_NODE: 'worker' } });
+  const worker = makeRunner({ store, dispatcher: workerSide, isolation: 'none', env: { SR_NODE: 'worker' }, ...options.worker });
   return { store, bus, web, worker, webSide, workerSide };
 }
 
@@ -370,7 +374,9 @@ describe('dispatch: failures', () => {
 
 describe('dispatch: an execution whose worker died', () => {
   it.each([0, 1, 2, 1024, 2345])('is ended interrupted, not run again, with the %i lines it stored', async (stored) => {
-    const { store, web, worker, workerSide } = pair();
+    // The dead worker's run directory, on this machine: removed once the execution is ended.
+    const workDir = mkdtempSync(join(tmpdir(), 'sr-dispatch-left-'));
+    const { store, web, worker, workerSide } = pair({ worker: { workDir } });
     const seen = record(web);
     const seenOnWorker = record(worker);
     const script = await web.uploadScript({
@@ -381,6 +387,8 @@ describe('dispatch: an execution whose worker died', () => {
     const execution = await store.createExecution(sampleExecution(script.id, { queuedAt: new Date(Date.now() - 2000) }));
     await store.updateExecution(execution.id, { status: 'running', startedAt });
     if (stored > 0) await store.appendLogs(execution.id, sampleLines(execution.id, 1, stored));
+    mkdirSync(join(workDir, `${execution.id}-left`, '.tmp'), { recursive: true });
+    mkdirSync(join(workDir, 'other-execution-kept'));
 
     // The job came back to a live worker.
     const result = await workerSide.host.execute({ executionId: execution.id, timeoutMs: 0 });
@@ -397,6 +405,8 @@ describe('dispatch: an execution whose worker died', () => {
     expect(logs.some((l) => l.text === 'ran again')).toBe(false);
     // A second delivery of the same job changes nothing.
     expect(await workerSide.host.execute({ executionId: execution.id, timeoutMs: 0 })).toEqual(result);
+    expect(readdirSync(workDir)).toEqual(['other-execution-kept']);
+    rmSync(workDir, { recursive: true, force: true });
   });
 
   it('a job for an execution that is already over or unknown runs nothing', async () => {

@@ -2,7 +2,9 @@
  * Scale-out end to end: real redis-server and PostgreSQL started here, two web nodes and two
  * workers as separate OS processes, real socket.io-client and REST clients.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createScriptRunnerClient, type ScriptRunnerClient } from '@scriptrunner/client';
 import { createScriptRunner, isScriptRunnerError, type Execution, type LogLine } from '@scriptrunner/core';
 import { bullmqDispatcher } from '@scriptrunner/queue-bullmq';
@@ -201,6 +203,8 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     const victim = whoRuns(victimRun.id)!;
     // Lines the victim stored before it died stay, and count.
     await waitUntil(async () => (await store.readLogs(victimRun.id, { afterSeq: 0, limit: 10 })).length > 0, 10_000);
+    const runs = join(tmpdir(), 'scriptrunner');
+    expect(readdirSync(runs).some((d) => d.startsWith(victimRun.id))).toBe(true);
     victim.process.kill('SIGKILL');
     const killedAt = Date.now();
     await victim.exited;
@@ -211,6 +215,8 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     const took = Date.now() - killedAt;
     expect(interrupted).toMatchObject({ status: 'interrupted', lineCount: 1 });
     expect(interrupted.errorMessage).toContain('stopped before it finished');
+    // The survivor (same machine, same work directory) removed what the victim left.
+    expect(existsSync(runs) ? readdirSync(runs).filter((d) => d.startsWith(victimRun.id)) : []).toEqual([]);
     // Documented bound: lockDuration + stalledInterval (+ pickup); here 3 s + 1.5 s.
     expect(took).toBeLessThan(LOCK_MS + LOCK_MS / 2 + 3000);
     const finals = await Promise.all(queued.map((q) => waitForTerminal(q.id)));

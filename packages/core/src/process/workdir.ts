@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ScriptRunnerError } from '../errors.js';
 
@@ -60,4 +60,22 @@ export async function createRunDirectory(
 
 export async function removeRunDirectory(dir: RunDirectory): Promise<void> {
   await rm(dir.path, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * Removes what a runner that died left of an execution's run directories under `root` (when it ran
+ * on this machine): nothing else removes them. Best effort; never throws.
+ */
+export async function removeLeftRunDirectories(root: string, executionId: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(root);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    entries
+      .filter((name) => name.startsWith(`${executionId}-`))
+      .map((name) => rm(join(root, name), { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined)),
+  );
 }
