@@ -6,8 +6,9 @@
  *
  * The contract, from the runner's side:
  * - `run()` calls `admit()` before the execution is stored (so a full queue leaves no trace), then
- *   stores it as `queued`, publishes `execution:queued`, and calls `dispatch()`. If `dispatch`
- *   throws, the execution ends `failed` and `run()` rejects with that error.
+ *   stores it as `queued`, publishes `execution:queued`, and calls `dispatch()` (or `release()`
+ *   when it failed in between). If `dispatch` throws, the execution ends `failed` and `run()`
+ *   rejects with that error.
  * - Somewhere, a runner attached to the same dispatcher receives the request and calls
  *   `host.execute(request)`: the execution runs there with that runner's process control, line
  *   pipeline, store and events. `execute` never rejects and never runs an execution twice: one
@@ -26,8 +27,8 @@ export interface DispatchRequest {
   executionId: string;
   /** The run's own variables (`run(id, { env })`), on top of the runner's. */
   env?: Record<string, string>;
-  /** Resolved timeout of the run in ms; 0 = none. */
-  timeoutMs: number;
+  /** The timeout `run()` was given (0 = none); absent: the executing runner's own `timeoutMs`. */
+  timeoutMs?: number;
 }
 
 /** What a runner offers its dispatcher. */
@@ -47,8 +48,13 @@ export interface DispatchHost {
 export interface Dispatcher {
   /** Called once by `createScriptRunner` before anything else. */
   attach(host: DispatchHost): void;
-  /** Before an execution is stored: throw a `queue_full` ScriptRunnerError when no place is left. */
+  /**
+   * Before an execution is stored: claim a place, or throw a `queue_full` ScriptRunnerError when
+   * none is left. The claim ends with `dispatch` (whether it succeeds or throws) or `release`.
+   */
   admit?(): Promise<void>;
+  /** The run that `admit` let in failed before `dispatch` (the store refused it, the runner closed). */
+  release?(): void;
   /** The execution is stored as `queued`: have some attached runner `execute` it. */
   dispatch(request: DispatchRequest): Promise<void>;
   /** Cancel an execution this runner does not run: remove it from the queue or reach its runner. */

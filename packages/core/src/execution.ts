@@ -13,7 +13,7 @@ import { LogBatcher, type RetryPolicy } from './lines/batcher.js';
 import { defaultClassifyLine } from './lines/classify.js';
 import { LineSplitter } from './lines/splitter.js';
 import { buildChildEnv } from './process/env.js';
-import { signalGroup } from './process/group.js';
+import { signalGroup, signalGroupExcept } from './process/group.js';
 import { commandProblem } from './process/which.js';
 import type { ResolvedIsolation, SpawnSpec } from './process/isolation.js';
 import type { ResolvedLimits } from './process/limits.js';
@@ -41,6 +41,8 @@ export interface RunSettings {
   progressIntervalMs: number;
   storeRetry: RetryPolicy;
   workDir: string;
+  /** workDir is the default `<tmpdir>/scriptrunner`, not the caller's. */
+  ownsWorkDir: boolean;
   keepWorkDir: boolean;
   logDir: string | null;
   classifyLine: LineClassifier;
@@ -150,7 +152,9 @@ export class ExecutionRun {
     this.stopMessage = message;
     if (this.pgid === null) return;
     this.systemLine(reason === 'timed_out' ? 'error' : 'warn', `${message}; stopping the process group (SIGTERM)`);
-    signalGroup(this.pgid, 'SIGTERM');
+    // In a sandbox the group leader is bwrap itself: SIGTERM goes to the script's processes only.
+    if (this.settings.isolation.kind === 'bwrap') signalGroupExcept(this.pgid, 'SIGTERM', this.pgid);
+    else signalGroup(this.pgid, 'SIGTERM');
     this.after(this.settings.killGraceMs, () => {
       if (this.pgid !== null && signalGroup(this.pgid, 'SIGKILL') && !this.exited) {
         this.systemLine('warn', `still running ${this.settings.killGraceMs} ms after SIGTERM; sent SIGKILL`);
@@ -166,7 +170,14 @@ export class ExecutionRun {
       if (this.stopReason === null) {
         const content = await this.settings.store.getScriptContent(this.request.script.id);
         if (content === null) throw new ScriptRunnerError('not_found', `the content of script ${this.request.script.id} is missing from the store`);
-        runDir = await createRunDirectory(this.settings.workDir, execution.id, this.request.script.filename, content, this.settings.runAs);
+        runDir = await createRunDirectory(
+          this.settings.workDir,
+          execution.id,
+          this.request.script.filename,
+          content,
+          this.settings.runAs,
+          this.settings.ownsWorkDir,
+        );
       }
       // A stop that arrived while the directory was prepared: the run never starts.
       if (this.stopReason === null) {

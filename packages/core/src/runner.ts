@@ -2,7 +2,7 @@
  * createScriptRunner: the public methods and events, wiring store, dispatch, process control and
  * the line pipeline together.
  */
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { nanoid } from 'nanoid';
@@ -259,10 +259,12 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     this.defaultTimeoutMs = durationMs(options.timeoutMs, 3_600_000, 'timeoutMs');
     const retry = options.storeRetry ?? {};
     const runAs = validateRunAs(options.runAs);
-    const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths);
     const limits = resolveLimits(options.limits);
+    // tmpfs needs a size; "no limit" is the kernel's default of half the RAM.
+    const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths, limits.tmpBytes ?? Math.floor(totalmem() / 2));
     const prlimit = findPrlimit();
-    const limited = Object.values(limits).some((v) => v !== null);
+    const { tmpBytes: _tmpBytes, ...processLimits } = limits;
+    const limited = Object.values(processLimits).some((v) => v !== null);
     if (limited && prlimit === null) {
       if (options.limits !== undefined) {
         throw new ScriptRunnerError('unavailable', 'limits need prlimit (util-linux), which is not on PATH');
@@ -284,6 +286,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         attemptTimeoutMs: positiveInt(retry.attemptTimeoutMs, 30_000, 'storeRetry.attemptTimeoutMs', 1, MAX_TIMER_MS),
       },
       workDir: resolve(options.workDir ?? join(tmpdir(), 'scriptrunner')),
+      ownsWorkDir: options.workDir === undefined,
       keepWorkDir: options.keepWorkDir ?? false,
       logDir: options.logDir === undefined ? null : resolve(options.logDir),
       classifyLine: options.classifyLine ?? defaultClassifyLine,
@@ -409,7 +412,8 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     if (this.dispatcher) await this.dispatcher.admit?.();
     else this.queue.reserve();
     const release = () => {
-      if (!this.dispatcher) this.queue.release();
+      if (this.dispatcher) this.dispatcher.release?.();
+      else this.queue.release();
     };
     let execution: Execution;
     const queuedAt = new Date();
@@ -445,7 +449,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       await this.endUnstarted(execution, error instanceof ScriptRunnerError && error.code === 'closed' ? 'interrupted' : 'failed', message);
       throw error;
     }
-    if (this.dispatcher) return this.dispatchRun(execution, env, options.timeoutMs ?? this.defaultTimeoutMs);
+    if (this.dispatcher) return this.dispatchRun(execution, env, options.timeoutMs);
     const runOptions: RunOptions = { args };
     if (env !== undefined) runOptions.env = env;
     if (options.timeoutMs !== undefined) runOptions.timeoutMs = options.timeoutMs;
@@ -457,9 +461,11 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
   }
 
   /** Hands a stored queued execution to the dispatcher; one it cannot take ends `failed`. */
-  private async dispatchRun(execution: Execution, env: Record<string, string> | undefined, timeoutMs: number): Promise<Execution> {
+  private async dispatchRun(execution: Execution, env: Record<string, string> | undefined, timeoutMs: number | undefined): Promise<Execution> {
     this.publish({ type: 'execution:queued', data: execution });
-    const request: DispatchRequest = { executionId: execution.id, timeoutMs };
+    const request: DispatchRequest = { executionId: execution.id };
+    // Only a timeout the caller chose travels: otherwise the runner that runs it applies its own.
+    if (timeoutMs !== undefined) request.timeoutMs = timeoutMs;
     if (env !== undefined) request.env = env;
     try {
       await this.dispatcher!.dispatch(request);
@@ -784,6 +790,9 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       endUnstarted: async (executionId, status, message) => {
         const execution = await this.store.getExecution(executionId).catch(() => null);
         if (execution === null || isTerminalStatus(execution.status)) return execution;
+        // Started by a runner that is gone (its job came back to the queue): keep what it stored.
+        // (The message the caller chose speaks of a run that never started; this one did.)
+        if (execution.status === 'running' && !this.active.has(executionId)) return this.endAbandoned(execution, status);
         await this.endUnstarted(execution, status, message);
         return this.store.getExecution(executionId).catch(() => null);
       },
@@ -822,7 +831,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         );
         return await done;
       }
-      const options: RunOptions = { args: execution.args, timeoutMs: request.timeoutMs };
+      const options: RunOptions = { args: execution.args, timeoutMs: request.timeoutMs ?? this.defaultTimeoutMs };
       if (request.env !== undefined) options.env = validateEnv(request.env, 'env');
       this.pendingRuns.set(id, { options, script, execution });
       await this.execute(id);
@@ -833,14 +842,18 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     }
   }
 
-  private async endAbandoned(execution: Execution): Promise<Execution> {
+  private async endAbandoned(
+    execution: Execution,
+    status: ExecutionStatus = 'interrupted',
+    errorMessage = 'the worker running this execution stopped before it finished',
+  ): Promise<Execution> {
     const finishedAt = new Date();
     const lineCount = await lastStoredSeq(this.store, execution.id);
     const patch = {
-      status: 'interrupted' as const,
+      status,
       finishedAt,
       durationMs: execution.startedAt ? Math.max(0, finishedAt.getTime() - execution.startedAt.getTime()) : 0,
-      errorMessage: 'the worker running this execution stopped before it finished',
+      errorMessage,
       lineCount,
     };
     const stored = (await withRetry(() => this.store.updateExecution(execution.id, patch), this.settings.storeRetry)) ?? {

@@ -21,7 +21,7 @@ import {
   type ScriptRunnerOptions,
   type Store,
 } from '../src/index.js';
-import { sampleExecution, sampleLines } from '../src/testing/index.js';
+import { sampleExecution, sampleLines, sampleScript } from '../src/testing/index.js';
 import { closeRunners, fixture, isAlive, makeRunner, waitUntil } from './helpers.js';
 
 afterEach(closeRunners);
@@ -326,6 +326,13 @@ describe('dispatch: a web runner and a worker runner sharing a store', () => {
     expect(final.status).toBe('timed_out');
     expect(final.durationMs!).toBeLessThan(3000);
   });
+
+  it("without a run timeout, the worker's own timeoutMs applies (not the web node's default)", async () => {
+    const { web } = pair({ worker: { timeoutMs: 300 } });
+    const script = await web.uploadScript({ filename: 'test_sleep_forever.py', content: fixture('test_sleep_forever.py') });
+    const final = await web.waitFor((await web.run(script.id)).id);
+    expect(final).toMatchObject({ status: 'timed_out', errorMessage: 'timed out after 300 ms' });
+  });
 });
 
 describe('dispatch: failures', () => {
@@ -373,6 +380,17 @@ describe('dispatch: failures', () => {
 });
 
 describe('dispatch: an execution whose worker died', () => {
+  it('ended through endUnstarted (cancelled after its job came back) keeps the lines it stored', async () => {
+    const { store, workerSide } = pair();
+    const script = await store.createScript(sampleScript());
+    const execution = await store.createExecution(sampleExecution(script.id, { queuedAt: new Date(Date.now() - 2000) }));
+    await store.updateExecution(execution.id, { status: 'running', startedAt: new Date(Date.now() - 1000) });
+    await store.appendLogs(execution.id, sampleLines(execution.id, 1, 3));
+    const ended = await workerSide.host.endUnstarted(execution.id, 'cancelled', 'cancelled before it started');
+    expect(ended).toMatchObject({ status: 'cancelled', lineCount: 3, errorMessage: 'the worker running this execution stopped before it finished' });
+    expect(ended!.durationMs!).toBeGreaterThanOrEqual(1000);
+  });
+
   it.each([0, 1, 2, 1024, 2345])('is ended interrupted, not run again, with the %i lines it stored', async (stored) => {
     // The dead worker's run directory, on this machine: removed once the execution is ended.
     const workDir = mkdtempSync(join(tmpdir(), 'sr-dispatch-left-'));

@@ -52,6 +52,16 @@ function hostProcessesWith(marker: string): number[] {
 
 const py = (...lines: string[]) => lines.join('\n') + '\n';
 
+/** Until the execution has stored a line with this text. */
+async function waitUntilLogged(runner: ReturnType<typeof makeRunner>, executionId: string, text: string): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if ((await runner.readLogs(executionId)).some((l) => l.text === text)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 describeSandbox('isolation: bwrap', () => {
   it('hides the host environment and the host processes (/proc/<pid>/environ)', async () => {
     process.env.SR_ATTACK_SECRET = 'hunter2-host-secret';
@@ -164,6 +174,58 @@ describeSandbox('isolation: bwrap', () => {
     }
   });
 
+  it('cannot change the kernel settings in /proc/sys, fill RAM through /tmp or /dev, and gets a graceful SIGTERM', async () => {
+    const before = readFileSync('/proc/sys/kernel/printk_ratelimit', 'utf8').trim();
+    const code = py(
+      'import os',
+      'value = open("/proc/sys/kernel/printk_ratelimit").read().strip()',
+      'try:',
+      '    open("/proc/sys/kernel/printk_ratelimit", "w").write(str(int(value) + 1))',
+      '    print("WROTE sysctl")',
+      'except OSError as e:',
+      '    print("sysctl denied", e.errno == 30)',
+      'for path in ("/tmp/fill", "/dev/shm/fill"):',
+      '    try:',
+      '        with open(path, "wb") as f:',
+      '            for _ in range(8): f.write(b"x" * 1024 * 1024)',
+      '        print("filled", path)',
+      '    except OSError as e:',
+      '        print("full", path, e.errno == 28)',
+      'try:',
+      '    open("/dev/evil", "w")',
+      '    print("WROTE /dev")',
+      'except OSError as e:',
+      '    print("dev denied", e.errno == 30)',
+    );
+    const { texts } = await runFixture(sandboxed({ limits: { tmpBytes: 4 * 1024 * 1024 } }), 'test_kernel.py', { code });
+    expect(texts).toEqual(['sysctl denied True', 'full /tmp/fill True', 'full /dev/shm/fill True', 'dev denied True']);
+    expect(readFileSync('/proc/sys/kernel/printk_ratelimit', 'utf8').trim()).toBe(before);
+
+    // Cancel: the script's SIGTERM handler runs (bwrap itself is spared the SIGTERM that would
+    // make it SIGKILL the sandbox at once).
+    const runner = sandboxed({ killGraceMs: 5000 });
+    const script = await runner.uploadScript({
+      filename: 'test_graceful.py',
+      content: py(
+        'import signal, sys, time',
+        'def stop(*_):',
+        '    print("got SIGTERM", flush=True)',
+        '    time.sleep(0.3)',
+        '    print("cleaned up", flush=True)',
+        '    sys.exit(0)',
+        'signal.signal(signal.SIGTERM, stop)',
+        'print("ready", flush=True)',
+        'time.sleep(60)',
+      ),
+    });
+    const execution = await runner.run(script.id);
+    expect(await waitUntilLogged(runner, execution.id, 'ready')).toBe(true);
+    const cancelled = await runner.cancel(execution.id);
+    expect(cancelled.status).toBe('cancelled');
+    const texts2 = (await runner.readLogs(execution.id)).map((l) => l.text);
+    expect(texts2).toEqual(expect.arrayContaining(['got SIGTERM', 'cleaned up']));
+  });
+
   describe('network', () => {
     let server: Server;
     let port = 0;
@@ -248,7 +310,8 @@ describeSandbox('isolation: bwrap', () => {
       '    children += 1',
       'print("uid", os.getuid(), "children", children, flush=True)',
     );
-    const runner = sandboxed({ runAs: NOBODY, limits: { maxProcesses: 40 } });
+    // Its own work root: one created for runAs lets that user through (an existing 0700 one would not).
+    const runner = sandboxed({ runAs: NOBODY, limits: { maxProcesses: 40 }, workDir: join(root, 'runs-nobody') });
     const { execution, texts } = await runFixture(runner, 'test_fork.py', { code, args: [marker] });
     expect(execution.status).toBe('succeeded');
     const summary = texts.find((t) => t.startsWith('uid '))!;
@@ -417,6 +480,21 @@ describeSandbox('runAs', () => {
       expect(existsSync(target)).toBe(false);
     });
   }
+
+  it("leaves a caller's existing work directory as it is, and says when it does not let the user through", async () => {
+    const open = join(root, 'shared-755');
+    mkdirSync(open, { mode: 0o755 });
+    chmodSync(open, 0o755);
+    const ok = await runFixture(makeRunner({ isolation: 'none', runAs: NOBODY, workDir: open }), 'test_w.py', { code: 'print("ok")' });
+    expect(ok.texts).toEqual(['ok']);
+    expect(statSync(open).mode & 0o7777).toBe(0o755);
+    const closed = join(root, 'private-700');
+    mkdirSync(closed, { mode: 0o700 });
+    const refused = await runFixture(makeRunner({ isolation: 'none', runAs: NOBODY, workDir: closed }), 'test_w.py', { code: 'print("ok")' });
+    expect(refused.execution.status).toBe('failed');
+    expect(refused.execution.errorMessage).toContain(`workDir: ${closed} does not let uid 65534 (runAs) through`);
+    expect(statSync(closed).mode & 0o7777).toBe(0o700);
+  });
 
   it('refuses root and a non-root host', () => {
     expect(() => createScriptRunner({ runAs: { uid: 0, gid: 0 }, logger: silentLogger })).toThrow(/runAs exists so scripts do not run as root/);

@@ -74,7 +74,8 @@ export interface ScriptWorker {
 interface JobData {
   executionId: string;
   env?: Record<string, string>;
-  timeoutMs: number;
+  /** Only when run() was given one; otherwise the worker's own timeoutMs applies. */
+  timeoutMs?: number;
 }
 
 interface Settings {
@@ -93,6 +94,8 @@ interface WorkSettings {
 
 const CANCEL_MEMORY_MS = 10 * 60_000;
 const STOP_RETRY_MS = 50;
+/** Bytes of events kept while the publisher is not connected. */
+const PENDING_EVENT_BYTES = 16 * 1024 * 1024;
 /** How long close() waits for BullMQ to finish the jobs of runs that already ended. */
 const WORKER_CLOSE_MS = 30_000;
 
@@ -147,11 +150,17 @@ function settingsOf(options: BullmqDispatcherOptions): Settings {
 class BullmqDispatcher implements Dispatcher {
   private host: DispatchHost | null = null;
   private readonly node = randomUUID();
-  private readonly queue: Queue<JobData>;
-  /** Publishes events and commands. No offline queue: while Redis is away events are dropped
-   * (viewers fill gaps from the store) instead of piling up in memory. */
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+  /** Opened by attach(), so a createScriptRunner that throws first leaves no connection open. */
+  private connections: { queue: Queue<JobData>; publisher: Redis; subscriber: Redis } | null = null;
+  /**
+   * Events published before the publisher is connected (at start, after a reconnect), sent once
+   * it is. Bounded: past PENDING_EVENT_BYTES they are dropped (viewers fill gaps from the store) rather
+   * than piling up in memory while Redis is away.
+   */
+  private readonly pendingEvents: string[] = [];
+  private pendingBytes = 0;
+  /** Places admit() granted whose job dispatch() has not added yet. */
+  private admitted = 0;
   private readonly eventsChannel: string;
   private readonly controlChannel: string;
   private worker: Worker<JobData> | null = null;
@@ -166,24 +175,27 @@ class BullmqDispatcher implements Dispatcher {
     private readonly settings: Settings,
     private readonly work: WorkSettings | null,
   ) {
-    const { redis, queueName, prefix } = settings;
-    this.queue = new Queue<JobData>(queueName, { connection: { ...redis, maxRetriesPerRequest: null }, prefix });
-    this.queue.on('error', (error) => this.reportOnce('queue', error));
-    guardConnectionErrors(this.queue);
-    this.publisher = new Redis({ ...redis, enableOfflineQueue: false, lazyConnect: false });
-    this.publisher.on('error', () => undefined); // connection errors: reported when a publish fails
-    this.subscriber = new Redis({ ...redis, maxRetriesPerRequest: null });
-    this.subscriber.on('error', () => undefined); // ioredis reconnects and resubscribes by itself
+    const { queueName, prefix } = settings;
     this.eventsChannel = `${prefix}:${queueName}:scriptrunner:events`;
     this.controlChannel = `${prefix}:${queueName}:scriptrunner:control`;
   }
 
   attach(host: DispatchHost): void {
     this.host = host;
+    const { redis, queueName, prefix } = this.settings;
+    const queue = new Queue<JobData>(queueName, { connection: { ...redis, maxRetriesPerRequest: null }, prefix });
+    queue.on('error', (error) => this.reportOnce('queue', error));
+    guardConnectionErrors(queue);
+    const publisher = new Redis({ ...redis, enableOfflineQueue: false });
+    publisher.on('error', () => undefined); // connection errors: reported when a publish fails
+    publisher.on('ready', () => this.flushEvents());
+    const subscriber = new Redis({ ...redis, maxRetriesPerRequest: null });
+    subscriber.on('error', () => undefined); // ioredis reconnects and resubscribes by itself
+    this.connections = { queue, publisher, subscriber };
     // Workers only need commands; web nodes need every event to show remote runs live.
     const channels = this.work ? [this.controlChannel] : [this.eventsChannel, this.controlChannel];
-    this.subscriber.subscribe(...channels).catch((error: unknown) => this.reportOnce('subscribe', error));
-    this.subscriber.on('message', (channel: string, message: string) => {
+    subscriber.subscribe(...channels).catch((error: unknown) => this.reportOnce('subscribe', error));
+    subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.eventsChannel) this.received(message);
       else if (channel === this.controlChannel) this.command(message);
     });
@@ -191,33 +203,54 @@ class BullmqDispatcher implements Dispatcher {
   }
 
   async admit(): Promise<void> {
-    const counts = await this.redisCall('count the waiting jobs', () =>
-      this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'paused'),
-    );
-    const waiting = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    const { queue } = this.open();
+    // Counted before the await, so concurrent run() calls on this node see each other's claims.
+    // (Across nodes the check and the add are separate Redis round trips: the limit can be passed
+    // by as many jobs as other nodes admit at the same moment.)
+    this.admitted++;
+    let waiting: number;
+    try {
+      const counts = await this.redisCall('count the waiting jobs', () => queue.getJobCounts('waiting', 'prioritized', 'delayed', 'paused'));
+      waiting = Object.values(counts).reduce((sum, n) => sum + n, 0) + this.admitted - 1;
+    } catch (error) {
+      this.admitted--;
+      throw error;
+    }
     if (waiting >= this.settings.maxQueued) {
+      this.admitted--;
       throw new ScriptRunnerError('queue_full', `${waiting} executions are already waiting (maxQueued ${this.settings.maxQueued}); try again later`, {
         details: { maxQueued: this.settings.maxQueued },
       });
     }
   }
 
+  release(): void {
+    this.admitted = Math.max(0, this.admitted - 1);
+  }
+
   async dispatch(request: DispatchRequest): Promise<void> {
-    const data: JobData = { executionId: request.executionId, timeoutMs: request.timeoutMs };
+    const { queue } = this.open();
+    const data: JobData = { executionId: request.executionId };
+    if (request.timeoutMs !== undefined) data.timeoutMs = request.timeoutMs;
     if (request.env !== undefined) data.env = request.env;
-    await this.redisCall('queue the execution', () =>
-      this.queue.add('run', data, {
-        jobId: request.executionId,
-        attempts: 1,
-        removeOnComplete: true,
-        removeOnFail: { count: 1000 },
-      }),
-    );
+    try {
+      await this.redisCall('queue the execution', () =>
+        queue.add('run', data, {
+          jobId: request.executionId,
+          attempts: 1,
+          removeOnComplete: true,
+          removeOnFail: { count: 1000 },
+        }),
+      );
+    } finally {
+      this.release();
+    }
   }
 
   async cancel(executionId: string): Promise<void> {
     const host = this.requireHost();
-    const job = await this.redisCall('find the job', () => this.queue.getJob(executionId));
+    const { queue, publisher } = this.open();
+    const job = await this.redisCall('find the job', () => queue.getJob(executionId));
     if (job) {
       const state = await this.redisCall('read the job state', () => job.getState());
       if (state === 'waiting' || state === 'prioritized' || state === 'delayed' || state === 'waiting-children') {
@@ -232,26 +265,57 @@ class BullmqDispatcher implements Dispatcher {
       }
     }
     await this.redisCall('send the cancel command', () =>
-      this.publisher.publish(this.controlChannel, JSON.stringify({ n: this.node, c: 'cancel', id: executionId })),
+      publisher.publish(this.controlChannel, JSON.stringify({ n: this.node, c: 'cancel', id: executionId })),
     );
   }
 
   publish(event: RunnerEvent): void {
-    this.publisher.publish(this.eventsChannel, encodeEvent(this.node, event)).then(
+    const message = encodeEvent(this.node, event);
+    if (this.connections?.publisher.status !== 'ready' || this.pendingEvents.length > 0) {
+      if (this.pendingBytes + message.length <= PENDING_EVENT_BYTES) {
+        this.pendingEvents.push(message);
+        this.pendingBytes += message.length;
+      } else {
+        this.publishFailed(new Error(`Redis is not connected and ${PENDING_EVENT_BYTES} bytes of events are waiting`));
+      }
+      return;
+    }
+    this.send(message);
+  }
+
+  /** Sends what waited for the connection, in order. */
+  private flushEvents(): void {
+    this.pendingBytes = 0;
+    for (const message of this.pendingEvents.splice(0)) this.send(message);
+  }
+
+  private send(message: string): void {
+    const publisher = this.connections?.publisher;
+    if (!publisher) return;
+    publisher.publish(this.eventsChannel, message).then(
       () => {
         this.publishFailing = false;
       },
-      (error: unknown) => {
-        // One report per outage, not one per batch.
-        if (this.publishFailing) return;
-        this.publishFailing = true;
-        this.host?.error(
-          new ScriptRunnerError('unavailable', `could not publish live events to Redis (viewers will fill gaps from the store): ${String(error)}`, {
-            cause: error,
-          }),
-        );
-      },
+      (error: unknown) => this.publishFailed(error),
     );
+  }
+
+  private publishFailed(error: unknown): void {
+    // One report per outage, not one per batch.
+    if (this.publishFailing) return;
+    this.publishFailing = true;
+    this.host?.error(
+      new ScriptRunnerError('unavailable', `could not publish live events to Redis (viewers will fill gaps from the store): ${String(error)}`, {
+        cause: error,
+      }),
+    );
+  }
+
+  private open(): { queue: Queue<JobData>; publisher: Redis; subscriber: Redis } {
+    if (this.connections === null || this.closing !== null) {
+      throw new ScriptRunnerError('closed', 'the BullMQ dispatcher is not attached to a runner, or closed');
+    }
+    return this.connections;
   }
 
   close(): Promise<void> {
@@ -260,13 +324,17 @@ class BullmqDispatcher implements Dispatcher {
   }
 
   private async shutdown(): Promise<void> {
+    const connections = this.connections;
+    if (connections === null) return;
+    const { queue, publisher, subscriber } = connections;
     // The worker waits for its running jobs (the runner ends them as interrupted meanwhile), so
     // their last events are published before the publisher goes.
     // Bounded too: with Redis away, BullMQ cannot move the finished jobs and would wait on it.
     const worker = this.worker;
     if (worker) await bounded(worker.close(), WORKER_CLOSE_MS, () => void worker.close(true).catch(() => undefined));
-    await bounded(this.queue.close(), 2000, () => void this.queue.disconnect().catch(() => undefined));
-    await Promise.all([quit(this.subscriber), quit(this.publisher)]);
+    await bounded(queue.close(), 2000, () => void queue.disconnect().catch(() => undefined));
+    this.flushEvents();
+    await Promise.all([quit(subscriber), quit(publisher)]);
   }
 
   private startWorker(host: DispatchHost, work: WorkSettings): void {
@@ -300,14 +368,18 @@ class BullmqDispatcher implements Dispatcher {
     worker.on('error', (error) => this.reportOnce('worker', error));
     guardConnectionErrors(worker);
     worker.on('failed', (job, error) => {
-      // Stalled past maxStalledCount: nobody will run it again, so end the execution here.
-      if (job && /stalled/i.test(error.message)) void host.execute(this.requestOf(job.data));
+      // Stalled past maxStalledCount: nobody will run it again, so end the execution here (kept
+      // lines and all if it had started), without running it outside the worker's concurrency.
+      if (job && /stalled/i.test(error.message)) {
+        void host.endUnstarted(job.data.executionId, 'interrupted', 'the worker running this execution stopped before it finished');
+      }
     });
     this.worker = worker;
   }
 
   private requestOf(data: JobData): DispatchRequest {
-    const request: DispatchRequest = { executionId: data.executionId, timeoutMs: data.timeoutMs };
+    const request: DispatchRequest = { executionId: data.executionId };
+    if (data.timeoutMs !== undefined) request.timeoutMs = data.timeoutMs;
     if (data.env !== undefined) request.env = data.env;
     return request;
   }

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createScriptRunnerClient, type ScriptRunnerClient } from '@scriptrunner/client';
 import { createScriptRunner, isScriptRunnerError, type Execution, type LogLine } from '@scriptrunner/core';
-import { bullmqDispatcher } from '@scriptrunner/queue-bullmq';
+import { bullmqDispatcher, createScriptWorker } from '@scriptrunner/queue-bullmq';
+import { Redis } from 'ioredis';
 import { postgresStore } from '@scriptrunner/store-prisma/postgresql';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -243,6 +244,33 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
       expect((await runner.getScript(script.id)).totalRuns).toBe(2);
     } finally {
       await runner.close();
+    }
+    // Concurrent run() calls on one node see each other's claims: exactly maxQueued get in.
+    const burst = createScriptRunner({
+      store,
+      dispatcher: bullmqDispatcher({ connection: redis.url, queueName: 'no-workers-burst', maxQueued: 3 }),
+      logger: { warn: () => {}, error: () => {} },
+    });
+    try {
+      const script = await burst.uploadScript({ filename: 'test_burst.py', content: 'print(1)' });
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => burst.run(script.id)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+      for (const r of results) if (r.status === 'rejected') expect(isScriptRunnerError(r.reason) && r.reason.code).toBe('queue_full');
+    } finally {
+      await burst.close();
+    }
+  });
+
+  it('a worker whose options are refused opens no Redis connection', async () => {
+    const admin = new Redis(redis.url);
+    const clients = async () => String(await admin.client('LIST')).trim().split('\n').length;
+    try {
+      const before = await clients();
+      expect(() => createScriptWorker({ store, connection: redis.url, limits: { memoryBytes: -1 } })).toThrow(/limits.memoryBytes/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await clients()).toBe(before);
+    } finally {
+      admin.disconnect();
     }
   });
 

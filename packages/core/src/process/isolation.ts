@@ -37,6 +37,8 @@ export interface SandboxOptions {
   allowNetwork: boolean;
   /** Absolute host paths mounted read-only at the same place (a models folder, a virtualenv). */
   readPaths: string[];
+  /** Size of the private /tmp and of /dev/shm (each a tmpfs in RAM). */
+  tmpBytes: number;
 }
 
 /** The wrapper the runner uses, and facts about it the runner reports on. */
@@ -86,8 +88,12 @@ const ETC_FILES = [
   '/etc/python3.13',
 ];
 
-/** The filesystem every sandbox sees: system directories read-only, fresh /proc, /dev and /tmp. */
-function systemMounts(): string[] {
+/**
+ * The filesystem every sandbox sees: system directories read-only, a fresh /proc with /proc/sys
+ * read-only, a read-only /dev with the usual devices, and a private /tmp and /dev/shm of at most
+ * `tmpBytes` each (they live in RAM).
+ */
+function systemMounts(tmpBytes: number): string[] {
   const args = ['--ro-bind', '/usr', '/usr'];
   for (const dir of SYSTEM_DIRS) {
     let stat;
@@ -101,19 +107,25 @@ function systemMounts(): string[] {
   }
   for (const path of ETC_FILES) args.push('--ro-bind-try', path, path);
   // A /proc of the new PID namespace: the host's processes (and their environ) are not in it.
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  // Its /proc/sys is the kernel's global settings, which a script running as root (root is mapped
+  // to root when the host runs as root) could write: the host's own, read-only, goes over it.
+  args.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys');
+  // /dev is a tmpfs: read-only once populated, so a script cannot fill RAM through it.
+  const size = String(tmpBytes);
+  args.push('--dev', '/dev', '--size', size, '--tmpfs', '/dev/shm', '--remount-ro', '/dev', '--size', size, '--tmpfs', '/tmp');
   return args;
 }
 
 function bwrapArgs(options: SandboxOptions): string[] {
   // --unshare-all: user, ipc, pid, net, uts and cgroup namespaces. No --new-session: the runner
-  // already started a new session, and keeping the script in the runner's process group lets
-  // SIGTERM reach it for a graceful stop.
+  // already started a new session, and keeping the script in the runner's process group lets the
+  // runner's SIGTERM reach it for a graceful stop (the runner spares bwrap itself, whose death
+  // would SIGKILL the sandbox at once: see signalGroupExcept).
   // --cap-drop ALL: a host running as root maps root into the new user namespace, and bwrap would
   // leave it every capability there, enough to remount the read-only binds writable.
   const args = ['--unshare-all', '--die-with-parent', '--cap-drop', 'ALL', '--hostname', 'scriptrunner'];
   if (options.allowNetwork) args.push('--share-net');
-  args.push(...systemMounts());
+  args.push(...systemMounts(options.tmpBytes));
   for (const path of options.readPaths) args.push('--ro-bind', path, path);
   return args;
 }
@@ -144,7 +156,7 @@ function probeBwrap(bwrapPath: string, runAs: { uid: number; gid: number } | und
   const key = `${bwrapPath}:${runAs?.uid ?? ''}:${runAs?.gid ?? ''}`;
   const cached = probeCache.get(key);
   if (cached !== undefined) return cached;
-  const result = spawnSync(bwrapPath, [...bwrapArgs({ allowNetwork: false, readPaths: [] }), '--', 'true'], {
+  const result = spawnSync(bwrapPath, [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }), '--', 'true'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: 10_000,
     env: { PATH: '/usr/bin:/bin' },
@@ -157,14 +169,14 @@ function probeBwrap(bwrapPath: string, runAs: { uid: number; gid: number } | und
   return reason;
 }
 
-export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown): SandboxOptions {
+export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown, tmpBytes: number): SandboxOptions {
   if (allowNetwork !== undefined && typeof allowNetwork !== 'boolean') {
     throw new ScriptRunnerError('validation', 'allowNetwork must be true or false');
   }
   if (readPaths !== undefined && (!Array.isArray(readPaths) || readPaths.some((p) => typeof p !== 'string' || !isAbsolute(p) || p.includes('\0')))) {
     throw new ScriptRunnerError('validation', 'readPaths must be a list of absolute paths');
   }
-  return { allowNetwork: allowNetwork === true, readPaths: [...((readPaths as string[] | undefined) ?? [])] };
+  return { allowNetwork: allowNetwork === true, readPaths: [...((readPaths as string[] | undefined) ?? [])], tmpBytes };
 }
 
 /**

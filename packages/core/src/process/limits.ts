@@ -21,6 +21,8 @@ export interface ResourceLimits {
   maxOpenFiles?: number | null;
   /** CPU time per process (RLIMIT_CPU), in seconds; SIGXCPU past it. Default none (`timeoutMs` bounds wall time). */
   cpuSeconds?: number | null;
+  /** bubblewrap only: size of the private /tmp and of /dev/shm, each in RAM. Default 512 MiB. */
+  tmpBytes?: number | null;
 }
 
 export type ResolvedLimits = { [K in keyof ResourceLimits]-?: number | null };
@@ -31,9 +33,11 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   maxFileBytes: 1024 ** 3,
   maxOpenFiles: 1024,
   cpuSeconds: null,
+  tmpBytes: 512 * 1024 ** 2,
 });
 
-const FLAGS: Record<keyof ResolvedLimits, string> = {
+/** The limits prlimit sets (tmpBytes is a mount option of the sandbox instead). */
+const FLAGS: Record<Exclude<keyof ResolvedLimits, 'tmpBytes'>, string> = {
   memoryBytes: 'as',
   maxProcesses: 'nproc',
   maxFileBytes: 'fsize',
@@ -48,8 +52,8 @@ export function resolveLimits(limits: unknown): ResolvedLimits {
   const given = (limits ?? {}) as Record<string, unknown>;
   const result: ResolvedLimits = { ...DEFAULT_LIMITS };
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in FLAGS)) {
-      throw new ScriptRunnerError('validation', `limits.${name} is not a limit (use ${Object.keys(FLAGS).join(', ')})`);
+    if (!(name in FLAGS) && name !== 'tmpBytes') {
+      throw new ScriptRunnerError('validation', `limits.${name} is not a limit (use ${[...Object.keys(FLAGS), 'tmpBytes'].join(', ')})`);
     }
     if (value === undefined) continue;
     if (value !== null && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)) {
@@ -67,7 +71,7 @@ export function resolveLimits(limits: unknown): ResolvedLimits {
  */
 export function limitsWrapper(limits: ResolvedLimits, prlimitPath: string): (spec: SpawnSpec) => SpawnSpec {
   const flags: string[] = [];
-  for (const [name, flag] of Object.entries(FLAGS) as Array<[keyof ResolvedLimits, string]>) {
+  for (const [name, flag] of Object.entries(FLAGS) as Array<[Exclude<keyof ResolvedLimits, 'tmpBytes'>, string]>) {
     const value = limits[name];
     if (value === null) continue;
     flags.push(name === 'cpuSeconds' ? `--${flag}=${value}:${value + 1}` : `--${flag}=${value}`);

@@ -41,12 +41,17 @@ export async function createRunDirectory(
   filename: string,
   content: Uint8Array,
   owner?: { uid: number; gid: number },
+  /** The root is the library's own default directory, whose mode it may set. */
+  ownsRoot = false,
 ): Promise<RunDirectory> {
-  await mkdir(root, { recursive: true, mode: 0o700 });
-  if (owner) await checkReachable(dirname(root), owner);
   // A script running as another user must get through the root to its own directory, but not
-  // list it: the other runs' directory names stay unknown to it.
-  if (owner) await chmod(root, 0o711);
+  // list it: the other runs' directory names stay unknown to it. Only directories created here
+  // (or the default root) are given that mode; a caller's (say /var/tmp) is checked, never changed.
+  const created = await mkdir(root, { recursive: true, mode: owner ? 0o711 : 0o700 });
+  if (owner) {
+    if (created !== undefined || ownsRoot) await chmod(root, 0o711);
+    await checkReachable(root, owner);
+  }
   const path = await mkdtemp(join(root, `${executionId}-`));
   const tmp = join(path, '.tmp');
   await mkdir(tmp, { mode: 0o700 });
