@@ -483,10 +483,18 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     const active = this.active.get(executionId);
     if (active) return active.done;
     // Not ours (another runner on the same store) or already over: read the store until terminal.
-    // getExecution also answers from the results this runner could not store.
+    return this.awaitTerminal(executionId, Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Reads the execution until it is terminal, woken by its `execution:finished` from anywhere (the
+   * store every WAIT_POLL_MS as a fallback); at `deadline` the record as it stands is returned.
+   * getExecution also answers from the results this runner could not store.
+   */
+  private async awaitTerminal(executionId: string, deadline: number): Promise<Execution> {
     for (;;) {
       // Listen before reading: a finish that arrives while the read is in flight must still wake us.
-      const finished = this.finishedOrTimeout(executionId, WAIT_POLL_MS);
+      const finished = this.finishedOrTimeout(executionId, Math.min(WAIT_POLL_MS, Math.max(1, deadline - Date.now())));
       let execution: Execution;
       try {
         execution = await this.getExecution(executionId);
@@ -494,7 +502,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         finished.cancel();
         throw error;
       }
-      if (isTerminalStatus(execution.status)) {
+      if (isTerminalStatus(execution.status) || Date.now() >= deadline) {
         finished.cancel();
         return execution;
       }
@@ -545,19 +553,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         // Wait for the end as long as a stop takes there (SIGTERM, grace, SIGKILL) plus delivery;
         // a runner that is gone cannot answer, so then the record as it stands is the answer.
         await this.dispatcher.cancel(executionId);
-        const deadline = Date.now() + this.settings.killGraceMs + REMOTE_CANCEL_SLACK_MS;
-        for (;;) {
-          const finished = this.finishedOrTimeout(executionId, Math.min(WAIT_POLL_MS, Math.max(1, deadline - Date.now())));
-          const current = await this.getExecution(executionId).catch((error: unknown) => {
-            finished.cancel();
-            throw error;
-          });
-          if (isTerminalStatus(current.status) || Date.now() >= deadline) {
-            finished.cancel();
-            return current;
-          }
-          await finished.promise;
-        }
+        return this.awaitTerminal(executionId, Date.now() + this.settings.killGraceMs + REMOTE_CANCEL_SLACK_MS);
       }
       throw new ScriptRunnerError('conflict', `execution ${executionId} is ${execution.status} in another runner`, {
         details: { executionId },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createScriptRunner, isScriptRunnerError, type ScriptRunnerOptions } from '../src/index.js';
-import { closeRunners, fixture, makeRunner, runFixture, silentLogger, waitUntil } from './helpers.js';
+import { closeRunners, fixture, makeRunner, processesWith, runFixture, silentLogger, waitUntil } from './helpers.js';
 
 const hasBwrap = spawnSync('bwrap', ['--version']).status === 0;
 /** Outside CI a machine without bubblewrap skips with the hint; in CI the suite runs and fails. */
@@ -31,23 +31,6 @@ afterEach(closeRunners);
 
 function sandboxed(options: ScriptRunnerOptions = {}) {
   return makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), ...options });
-}
-
-/** Host processes whose command line contains `marker` (the host's /proc sees every namespace). */
-function hostProcessesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (cmdline.includes(marker) && state !== 'Z') found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 const py = (...lines: string[]) => lines.join('\n') + '\n';
@@ -283,14 +266,14 @@ describeSandbox('isolation: bwrap', () => {
       if (batch.lines.some((l) => l.text === 'escaped child started')) {
         // GNU sleep accepts extra operands and adds them up; a marker it cannot parse would make
         // it exit, so the marker is checked for while it runs.
-        void waitUntil(() => hostProcessesWith(marker).length > 0, 1000).then((seen) => {
+        void waitUntil(() => processesWith(marker).length > 0, 1000).then((seen) => {
           seenDuringRun = seen;
         });
       }
     });
     const { execution } = await runFixture(runner, 'test_setsid.py', { code, args: [marker] });
     expect(execution.status).toBe('succeeded');
-    expect(await waitUntil(() => hostProcessesWith(marker).length === 0, 3000)).toBe(true);
+    expect(await waitUntil(() => processesWith(marker).length === 0, 3000)).toBe(true);
     expect(seenDuringRun).toBe(true);
   });
 
@@ -320,7 +303,7 @@ describeSandbox('isolation: bwrap', () => {
     expect(Number(children)).toBeLessThan(40);
     expect(texts.some((t) => t.startsWith('fork refused after') && t.endsWith('BlockingIOError'))).toBe(true);
     // Everything it started went with the run, and the host still starts processes.
-    expect(await waitUntil(() => hostProcessesWith(marker).length === 0, 3000)).toBe(true);
+    expect(await waitUntil(() => processesWith(marker).length === 0, 3000)).toBe(true);
     expect(spawnSync('true').status).toBe(0);
   });
 

@@ -2,7 +2,7 @@
  * Scale-out end to end: real redis-server and PostgreSQL started here, two web nodes and two
  * workers as separate OS processes, real socket.io-client and REST clients.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createScriptRunnerClient, type ScriptRunnerClient } from '@scriptrunner/client';
@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { postgresStore } from '@scriptrunner/store-prisma/postgresql';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processesWith, waitUntil } from '../../core/test/helpers.js';
 import { postgresAvailable, startPostgres, type PostgresServer } from '../../store-prisma/test/support/postgres.js';
 import { originOf, startNode, stopNode, type NodeProcess as Node } from './support/nodes.js';
 import { freePort, REDIS_MISSING, redisAvailable, startRedis, type RedisServer } from './support/redis.js';
@@ -23,31 +24,6 @@ if (!available && process.env.CI !== 'true') console.warn(`[scale.test] ${REDIS_
 
 /** Short locks so a killed worker's run is recovered quickly: bound = LOCK_MS + LOCK_MS/2 + pickup. */
 const LOCK_MS = 3000;
-
-/** Host processes whose command line contains `marker` (the host's /proc sees every sandbox). */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  return check();
-}
 
 const py = (...lines: string[]) => lines.join('\n') + '\n';
 
