@@ -17,7 +17,8 @@ import {
   type IsolationMode,
   type IsolationWrapper,
 } from './process/isolation.js';
-import { findPrlimit, limitsWrapper, resolveLimits, validateRunAs, type ResourceLimits } from './process/limits.js';
+import { limitsWrapper, resolveLimits, validateRunAs, type ResourceLimits } from './process/limits.js';
+import { findExecutable } from './process/which.js';
 import { resolveRuntimes } from './process/runtimes.js';
 import { removeLeftRunDirectories } from './process/workdir.js';
 import type { DispatchHost, Dispatcher, DispatchRequest } from './dispatch.js';
@@ -262,7 +263,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     const limits = resolveLimits(options.limits);
     // tmpfs needs a size; "no limit" is the kernel's default of half the RAM.
     const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths, limits.tmpBytes ?? Math.floor(totalmem() / 2));
-    const prlimit = findPrlimit();
+    const prlimit = findExecutable('prlimit');
     const { tmpBytes: _tmpBytes, ...processLimits } = limits;
     const limited = Object.values(processLimits).some((v) => v !== null);
     if (limited && prlimit === null) {

@@ -4,7 +4,6 @@
  */
 import { ScriptRunnerError } from '../errors.js';
 import type { SpawnSpec } from './isolation.js';
-import { findExecutable } from './which.js';
 
 export interface ResourceLimits {
   /** Address space per process (RLIMIT_AS), in bytes. Python raises MemoryError past it. Default 4 GiB. */
@@ -78,11 +77,6 @@ export function limitsWrapper(limits: ResolvedLimits, prlimitPath: string): (spe
   }
   if (flags.length === 0) return (spec) => spec;
   return (spec) => ({ ...spec, command: prlimitPath, args: [...flags, '--', spec.command, ...spec.args] });
-}
-
-/** prlimit, or null with the reason it cannot be used. */
-export function findPrlimit(): string | null {
-  return findExecutable('prlimit');
 }
 
 export function validateRunAs(runAs: unknown): { uid: number; gid: number } | undefined {
