@@ -252,7 +252,9 @@ suite(title, () => {
     await run(page, 'test_stderr_mix.py');
     // test_stderr_mix.py: "out i" (stdout, info) and "err i" (stderr, error) for i = 1..50, then
     // "WARNING: wind profile missing for plant 7" (stdout, warn), "ERROR: price feed unavailable" (stderr, error).
-    const done = await waitForLog(page, 'status succeeded', (s) => s.status === 'succeeded', 30_000);
+    // A run this short can be over before the view has replayed its lines (the status comes with the
+    // execution record, the lines through the log subscription): wait for both.
+    const done = await waitForLog(page, 'status succeeded and 102 lines', (s) => s.status === 'succeeded' && s.count === 102, 30_000);
     expect(done.count).toBe(102);
     expect(await page.getByTestId('exit-code').textContent()).toBe('0');
     const all = await readAllRows(page);
