@@ -66,15 +66,27 @@ describe('timeout and cancel', () => {
 
   it('escalates to SIGKILL after killGraceMs when SIGTERM is ignored', async () => {
     const runner = makeRunner({ killGraceMs: 300 });
+    // Both processes say they are ready only after their SIGTERM handler is in place: a stop sent
+    // earlier would kill them before they could ignore it (Python's start-up time varies with load).
     const code = [
       'import signal, subprocess, sys, time',
       'signal.signal(signal.SIGTERM, signal.SIG_IGN)',
-      'child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])',
+      'child = subprocess.Popen([sys.executable, "-c", "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(f\'child ready {os.getpid()}\', flush=True); time.sleep(600)"])',
       'print(f"child pid {child.pid}", flush=True)',
+      'print("parent ready", flush=True)',
       'while True: time.sleep(1)',
     ].join('\n');
-    const { execution, texts, lines } = await runFixture(runner, 'test_stubborn.py', { code, timeoutMs: 800 });
-    expect(execution).toMatchObject({ status: 'timed_out', signal: 'SIGKILL' });
+    const script = await runner.uploadScript({ filename: 'test_stubborn.py', content: Buffer.from(code) });
+    const texts: string[] = [];
+    const queued = await runner.run(script.id);
+    runner.on('execution:log', (batch) => {
+      if (batch.executionId === queued.id) for (const line of batch.lines) texts.push(line.text);
+    });
+    const ready = () => texts.includes('parent ready') && texts.some((t) => t.startsWith('child ready '));
+    expect(await waitUntil(ready, 20_000)).toBe(true);
+    const execution = await runner.cancel(queued.id);
+    const lines = await runner.readLogs(queued.id);
+    expect(execution).toMatchObject({ status: 'cancelled', signal: 'SIGKILL' });
     expect(lines.some((l) => l.stream === 'system' && l.text.includes('sent SIGKILL'))).toBe(true);
     expect(await waitUntil(() => !isAlive(pidFrom(texts, 'child pid ')), 2000)).toBe(true);
   });
