@@ -25,7 +25,7 @@ export type { ResourceLimits } from './process/limits.js';
 export type { IsolationMode, IsolationWrapper, IsolationContext, SpawnSpec } from './process/isolation.js';
 export { DEFAULT_FILENAME_PATTERN, DEFAULT_MAX_UPLOAD_BYTES } from './upload.js';
 export type { UploadInput, UploadOptions } from './upload.js';
-export type { RetryPolicy } from './lines/batcher.js';
+export type { RetryPolicy } from './retry.js';
 export type {
   Store,
   CreateScriptInput,
@@ -35,6 +35,7 @@ export type {
   ListExecutionsQuery,
   ReadLogsQuery,
   InterruptQuery,
+  UpdateExecutionOptions,
 } from './store.js';
 export type { Transport } from './transport.js';
 export type { Dispatcher, DispatchHost, DispatchRequest } from './dispatch.js';

@@ -43,6 +43,11 @@ export interface ScriptPatch {
 /** Fields of an execution that may change after creation. */
 export type ExecutionPatch = Partial<Omit<Execution, 'id' | 'scriptId' | 'args' | 'queuedAt'>>;
 
+export interface UpdateExecutionOptions {
+  /** Apply only when the current status is one of these. */
+  expect?: readonly ExecutionStatus[];
+}
+
 export interface ListScriptsQuery {
   /** Default `active`. `all` returns both. */
   status?: ScriptStatus | 'all';
@@ -114,8 +119,12 @@ export interface Store {
   /** Stores a new execution exactly as given. Returns the stored execution. */
   createExecution(execution: Execution): Promise<Execution>;
 
-  /** Applies the patch; returns the updated execution, or null when no execution has that id. */
-  updateExecution(id: string, patch: ExecutionPatch): Promise<Execution | null>;
+  /**
+   * Applies the patch as a guarded, forward-only transition. A terminal execution is never changed
+   * again; with `expect`, the patch applies only when the current status is one of those. Returns
+   * the execution as stored after the call (changed or not), or null when no execution has that id.
+   */
+  updateExecution(id: string, patch: ExecutionPatch, options?: UpdateExecutionOptions): Promise<Execution | null>;
 
   /** The execution, or null. */
   getExecution(id: string): Promise<Execution | null>;

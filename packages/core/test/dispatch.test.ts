@@ -216,6 +216,8 @@ describe('dispatch: a web runner and a worker runner sharing a store', () => {
     expect(workerSide.taken.map((r) => r.executionId)).toEqual([execution.id]);
     expect(workerSide.taken[0]!.env).toEqual({ RUN_VAR: 'from-run' });
 
+    // The store may say terminal a moment before the finish event arrives here (waitFor's poll).
+    expect(await waitUntil(() => seen.finished(execution.id) !== undefined, 5000)).toBe(true);
     const events = seen.of(execution.id);
     const types = events.map((e) => e.type).filter((t, i, all) => t !== 'execution:log' || all[i - 1] !== t);
     expect(types).toEqual(['execution:queued', 'execution:started', 'execution:log', 'execution:finished']);

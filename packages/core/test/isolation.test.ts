@@ -393,23 +393,21 @@ describeSandbox('isolation: bwrap', () => {
     expect(hidden).toEqual(['False']);
   });
 
-  it('an interpreter the sandbox cannot see: bwrap refuses at creation, auto falls back with a warning, readPaths fixes it', async () => {
+  it('an interpreter the sandbox cannot see: bwrap refuses to run, auto falls back with a warning, readPaths fixes it', async () => {
     const python = join(root, 'venv', 'bin', 'python3');
     mkdirSync(dirname(python), { recursive: true });
     if (!existsSync(python)) symlinkSync('/usr/bin/python3', python);
     const runtimes = { python: { command: python } };
-    let error: unknown;
-    try {
-      createScriptRunner({ isolation: 'bwrap', runtimes, workDir: join(root, 'runs'), logger: silentLogger });
-    } catch (e) {
-      error = e;
-    }
+    // The sandbox is probed in the background (never blocking the event loop): run() says why it cannot run, storing nothing.
+    const refusing = makeRunner({ isolation: 'bwrap', runtimes, workDir: join(root, 'runs') });
+    const script = await refusing.uploadScript({ filename: 'test_venv.py', content: Buffer.from('print(1)\n') });
+    const error = await refusing.run(script.id).catch((e: unknown) => e);
     expect(isScriptRunnerError(error) && error.code).toBe('unavailable');
     expect((error as Error).message).toContain(`the runtime command "${python}" cannot be found inside the sandbox`);
+    expect((await refusing.listExecutions()).items).toEqual([]);
 
     const warnings: string[] = [];
     const fallback = makeRunner({ isolation: 'auto', runtimes, logger: { warn: (m) => warnings.push(m), error: () => {} } });
-    expect(warnings).toEqual([expect.stringContaining(`scripts run WITHOUT isolation: the runtime command "${python}" cannot be found inside the sandbox`)]);
     const unboxed = await runFixture(fallback, 'test_venv.py', { code: 'import os\nprint(os.getpid() != 2)\n' });
     expect(unboxed.texts).toEqual(['True']);
 
@@ -428,12 +426,16 @@ describeSandbox('isolation: which interpreter runs', () => {
     process.env.PATH = `${hostBin}:/usr/bin:/bin`;
     try {
       const warnings: string[] = [];
-      const runner = makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), logger: { warn: (m) => warnings.push(m), error: () => {} } });
-      expect(warnings).toEqual([
-        `[scriptrunner] inside the sandbox "python3" is /usr/bin/python3, not ${join(hostBin, 'python3')} as on the host: scripts run with that interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`,
-      ]);
+      const logger = { warn: (m: string) => warnings.push(m), error: () => {} };
+      const runner = makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), logger });
       const { texts } = await runFixture(runner, 'test_which.py', { code: 'import sys\nprint(sys.argv[0] != "", sys.executable)\n' });
       expect(texts).toEqual(['True /usr/bin/python3']);
+      const warning = `[scriptrunner] inside the sandbox "python3" is /usr/bin/python3, not ${join(hostBin, 'python3')} as on the host: scripts run with that interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`;
+      expect(warnings).toEqual([warning]);
+      // Said once per process (and logger): a second runner does not say it again.
+      const again = makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), logger });
+      await runFixture(again, 'test_which.py', { code: 'print(1)\n' });
+      expect(warnings).toEqual([warning]);
     } finally {
       process.env.PATH = savedPath;
     }

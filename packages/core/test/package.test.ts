@@ -42,6 +42,6 @@ describe('@scriptrunner/core package', () => {
 
   it('exposes the conformance suite on ./testing (ESM only: vitest cannot be required)', async () => {
     const esm = (await import('@scriptrunner/core/testing')) as Record<string, unknown>;
-    expect(Object.keys(esm).sort()).toEqual(['runStoreConformance', 'sampleExecution', 'sampleLines', 'sampleScript']);
+    expect(Object.keys(esm).sort()).toEqual(['runDispatcherConformance', 'runStoreConformance', 'sampleExecution', 'sampleLines', 'sampleScript']);
   });
 });

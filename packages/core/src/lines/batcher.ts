@@ -13,17 +13,7 @@
  */
 import type { Store } from '../store.js';
 import type { LogLevel, LogLine, LogStream } from '../types.js';
-import { withRetry } from '../util.js';
-
-export interface RetryPolicy {
-  /** Attempts per write, including the first. */
-  attempts: number;
-  /** Delay before the second attempt; doubles each time up to `maxDelayMs`. */
-  minDelayMs: number;
-  maxDelayMs: number;
-  /** An attempt that has not settled after this long counts as failed. */
-  attemptTimeoutMs: number;
-}
+import { withRetry, type RetryPolicy } from '../retry.js';
 
 export interface BatcherOptions {
   executionId: string;
@@ -31,7 +21,8 @@ export interface BatcherOptions {
   maxBatchLines: number;
   flushIntervalMs: number;
   retry: RetryPolicy;
-  onPersisted(lines: LogLine[]): void;
+  /** A persisted batch, to publish. A promise holds the next batch back until it settles (pacing). */
+  onPersisted(lines: LogLine[]): void | Promise<void>;
   onBackpressure(paused: boolean): void;
   onRetry(error: unknown, attempt: number): void;
   onFatal(error: unknown): void;
@@ -121,7 +112,8 @@ export class LogBatcher {
         return;
       }
       this.persistedSeq = batch[batch.length - 1]!.seq;
-      this.options.onPersisted(batch);
+      const paced = this.options.onPersisted(batch);
+      if (paced) await paced;
       if (this.paused && this.pending.length < this.highWaterLines / 2 && this.pendingChars < HIGH_WATER_BYTES / 2) {
         this.release();
       }

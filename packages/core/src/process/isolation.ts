@@ -3,7 +3,7 @@
  * `SpawnSpec`, passes it through exactly one wrapper (none, bubblewrap, or the caller's), then
  * puts the resource limits around whatever the wrapper returned (see limits.ts).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ScriptRunnerError } from '../errors.js';
@@ -146,27 +146,47 @@ export function bwrapWrapper(bwrapPath: string, options: SandboxOptions): Isolat
 }
 
 /** Probes run once per bwrap path and uid per process: namespaces do not come and go. */
-const probeCache = new Map<string, string | null>();
+const probeCache = new Map<string, Promise<string | null>>();
+
+interface Captured {
+  error: Error | null;
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a short probe without blocking the event loop (a loaded host takes seconds). Never rejects. */
+function capture(command: string, args: string[], runAs: { uid: number; gid: number } | undefined, env: Record<string, string>): Promise<Captured> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      args,
+      { timeout: 10_000, env, encoding: 'utf8', ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) },
+      (error, stdout, stderr) => {
+        const status = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ error: error !== null && status === null ? error : null, status, stdout, stderr });
+      },
+    );
+  });
+}
 
 /**
  * Whether bubblewrap can build a sandbox here (user namespaces may be disabled, or a container's
- * seccomp profile may forbid them). Returns null when it works, otherwise the reason.
+ * seccomp profile may forbid them). Resolves null when it works, otherwise the reason.
  */
-function probeBwrap(bwrapPath: string, runAs: { uid: number; gid: number } | undefined): string | null {
+function probeBwrap(bwrapPath: string, runAs: { uid: number; gid: number } | undefined): Promise<string | null> {
   const key = `${bwrapPath}:${runAs?.uid ?? ''}:${runAs?.gid ?? ''}`;
-  const cached = probeCache.get(key);
-  if (cached !== undefined) return cached;
-  const result = spawnSync(bwrapPath, [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }), '--', 'true'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 10_000,
-    env: { PATH: '/usr/bin:/bin' },
-    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
-  });
-  let reason: string | null = null;
-  if (result.error) reason = result.error.message;
-  else if (result.status !== 0) reason = result.stderr.toString('utf8').trim() || `exit code ${String(result.status)}`;
-  probeCache.set(key, reason);
-  return reason;
+  let probe = probeCache.get(key);
+  if (!probe) {
+    const args = [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }), '--', 'true'];
+    probe = capture(bwrapPath, args, runAs, { PATH: '/usr/bin:/bin' }).then((result) => {
+      if (result.error) return result.error.message;
+      if (result.status !== 0) return result.stderr.trim() || `exit code ${String(result.status)}`;
+      return null;
+    });
+    probeCache.set(key, probe);
+  }
+  return probe;
 }
 
 export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown, tmpBytes: number): SandboxOptions {
@@ -184,7 +204,7 @@ export function validateSandboxOptions(allowNetwork: unknown, readPaths: unknown
  * now rather than a failed run later; `auto` falls back to no isolation and says so once.
  */
 /** Sandbox lookups per bwrap, sandbox options, uid and command list: namespaces do not come and go. */
-const lookupCache = new Map<string, Map<string, string | null>>();
+const lookupCache = new Map<string, Promise<Map<string, string | null>>>();
 
 /**
  * Where each runtime command resolves inside the sandbox (null: not found there — an interpreter
@@ -195,39 +215,57 @@ function sandboxLookup(
   sandbox: SandboxOptions,
   commands: string[],
   runAs: { uid: number; gid: number } | undefined,
-): Map<string, string | null> {
+): Promise<Map<string, string | null>> {
   const unique = [...new Set(commands)];
   const key = JSON.stringify([bwrapPath, sandbox, unique, runAs ?? null, process.env.PATH ?? '']);
-  const cached = lookupCache.get(key);
-  if (cached) return cached;
-  const found = new Map<string, string | null>(unique.map((c) => [c, null]));
-  if (unique.length > 0) {
+  let lookup = lookupCache.get(key);
+  if (!lookup) {
     const script = 'for c in "$@"; do p=$(command -v "$c" 2>/dev/null) && printf "%s\\t%s\\n" "$c" "$p"; done';
-    const result = spawnSync(bwrapPath, [...bwrapArgs(sandbox), '--', 'sh', '-c', script, 'sh', ...unique], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 10_000,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
-    });
-    for (const line of result.stdout?.toString('utf8').split('\n') ?? []) {
-      const tab = line.indexOf('\t');
-      if (tab > 0) found.set(line.slice(0, tab), line.slice(tab + 1));
-    }
+    const args = [...bwrapArgs(sandbox), '--', 'sh', '-c', script, 'sh', ...unique];
+    lookup = (unique.length === 0 ? Promise.resolve(null) : capture(bwrapPath, args, runAs, { PATH: process.env.PATH ?? '/usr/bin:/bin' })).then(
+      (result) => {
+        const found = new Map<string, string | null>(unique.map((c) => [c, null]));
+        for (const line of result?.stdout.split('\n') ?? []) {
+          const tab = line.indexOf('\t');
+          if (tab > 0) found.set(line.slice(0, tab), line.slice(tab + 1));
+        }
+        return found;
+      },
+    );
+    lookupCache.set(key, lookup);
   }
-  lookupCache.set(key, found);
-  return found;
+  return lookup;
 }
 
+/** Warnings said once per process and logger: a suite or a server that creates many runners says each once. */
+const said = new WeakMap<object, Set<string>>();
+
+/** Says `message` through `logger.warn` unless this logger already said it in this process. */
+export function warnOnce(logger: { warn(message: string): void }, message: string): void {
+  let messages = said.get(logger);
+  if (!messages) said.set(logger, (messages = new Set()));
+  if (messages.has(message)) return;
+  messages.add(message);
+  logger.warn(message);
+}
+
+/**
+ * Turns the `isolation` option into a wrapper. Options are checked now (a bad mode, a missing
+ * readPath, `bwrap` without bubblewrap installed throw here); whether bubblewrap can build a
+ * sandbox on this host is probed in the background, without blocking the event loop: runs wait
+ * for the promise. With `bwrap` a failed probe rejects it with `unavailable`; `auto` falls back
+ * to no isolation and says so once.
+ */
 export function resolveIsolation(
   mode: IsolationMode | IsolationWrapper | undefined,
   sandbox: SandboxOptions,
   runAs: { uid: number; gid: number } | undefined,
-  warn: (message: string) => void,
+  logger: { warn(message: string): void },
   runtimeCommands: string[] = [],
-): ResolvedIsolation {
-  if (typeof mode === 'function') return { kind: 'custom', wrap: mode, signalsAsExitCodes: false };
+): Promise<ResolvedIsolation> {
+  if (typeof mode === 'function') return Promise.resolve({ kind: 'custom', wrap: mode, signalsAsExitCodes: false });
   const chosen = mode ?? 'auto';
-  if (chosen === 'none') return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false };
+  if (chosen === 'none') return Promise.resolve({ kind: 'none', wrap: noIsolation, signalsAsExitCodes: false });
   if (chosen !== 'auto' && chosen !== 'bwrap') {
     throw new ScriptRunnerError('validation', `isolation must be 'auto', 'bwrap', 'none' or a function, got ${String(chosen)}`);
   }
@@ -235,38 +273,48 @@ export function resolveIsolation(
   for (const path of sandbox.readPaths) {
     if (!existsSync(path)) throw new ScriptRunnerError('validation', `readPaths: ${path} does not exist`);
   }
-  let reason =
-    bwrapPath === null
-      ? 'bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)'
-      : probeBwrap(bwrapPath, runAs);
-  if (bwrapPath !== null && reason === null) {
-    const inside = sandboxLookup(bwrapPath, sandbox, runtimeCommands, runAs);
+  const unavailable = (reason: string): ResolvedIsolation => {
+    if (chosen === 'bwrap') throw new ScriptRunnerError('unavailable', `isolation 'bwrap' cannot run on this host: ${reason}`);
+    warnOnce(
+      logger,
+      `[scriptrunner] scripts run WITHOUT isolation: ${reason}. ` +
+        `They can read and write what this process can and reach the network. ` +
+        `Install bubblewrap, or pass isolation: 'none' to accept this explicitly.`,
+    );
+    return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false };
+  };
+  if (bwrapPath === null) {
+    // Known without a probe: refuse (or warn) now.
+    return Promise.resolve(unavailable('bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)'));
+  }
+  // Where each command resolves on the host, now: PATH is read when the runner is created.
+  const onHost = new Map(runtimeCommands.map((command) => [command, command.includes('/') ? command : findExecutable(command)]));
+  const resolved = (async (): Promise<ResolvedIsolation> => {
+    const reason = await probeBwrap(bwrapPath, runAs);
+    if (reason !== null) return unavailable(reason);
+    const inside = await sandboxLookup(bwrapPath, sandbox, runtimeCommands, runAs);
     const missing = [...inside].filter(([, path]) => path === null).map(([command]) => command);
-    if (missing.length === 0) {
-      // Found, but maybe not the same program: `python3` may be a version manager's shim on the
-      // host and Debian's /usr/bin/python3 in the sandbox, with other packages installed.
-      for (const [command, path] of inside) {
-        const host = command.includes('/') ? command : findExecutable(command);
-        if (host !== null && path !== null && host !== path) {
-          warn(
-            `[scriptrunner] inside the sandbox "${command}" is ${path}, not ${host} as on the host: scripts run with that ` +
-              `interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`,
-          );
-        }
-      }
-      return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+    if (missing.length > 0) {
+      return unavailable(
+        `the runtime command${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} cannot be found inside the sandbox ` +
+          `(it sees /usr and readPaths only): install the interpreter under /usr or add its installation to readPaths`,
+      );
     }
-    reason =
-      `the runtime command${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} cannot be found inside the sandbox ` +
-      `(it sees /usr and readPaths only): install the interpreter under /usr or add its installation to readPaths`;
-  }
-  if (chosen === 'bwrap') {
-    throw new ScriptRunnerError('unavailable', `isolation 'bwrap' cannot run on this host: ${reason ?? 'unknown reason'}`);
-  }
-  warn(
-    `[scriptrunner] scripts run WITHOUT isolation: ${reason ?? 'bubblewrap is unavailable'}. ` +
-      `They can read and write what this process can and reach the network. ` +
-      `Install bubblewrap, or pass isolation: 'none' to accept this explicitly.`,
-  );
-  return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false };
+    // Found, but maybe not the same program: `python3` may be a version manager's shim on the
+    // host and Debian's /usr/bin/python3 in the sandbox, with other packages installed.
+    for (const [command, path] of inside) {
+      const host = onHost.get(command) ?? null;
+      if (host !== null && path !== null && host !== path) {
+        warnOnce(
+          logger,
+          `[scriptrunner] inside the sandbox "${command}" is ${path}, not ${host} as on the host: scripts run with that ` +
+            `interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`,
+        );
+      }
+    }
+    return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+  })();
+  // Observed by the runs that wait for it; never an unhandled rejection meanwhile.
+  resolved.catch(() => undefined);
+  return resolved;
 }

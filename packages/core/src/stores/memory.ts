@@ -9,10 +9,11 @@ import type {
   ListExecutionsQuery,
   ListScriptsQuery,
   ReadLogsQuery,
+  UpdateExecutionOptions,
   ScriptPatch,
   Store,
 } from '../store.js';
-import type { Execution, Page, Script } from '../types.js';
+import { isTerminalStatus, type Execution, type Page, type Script } from '../types.js';
 import { compareNewestFirst, decodeCursor, encodeCursor, isAfterCursor } from './cursor.js';
 import { LogColumns } from './log-columns.js';
 
@@ -113,9 +114,13 @@ export function memoryStore(): Store {
       return copyExecution(execution);
     },
 
-    async updateExecution(id, patch: ExecutionPatch) {
+    async updateExecution(id, patch: ExecutionPatch, options?: UpdateExecutionOptions) {
       const execution = executions.get(id);
       if (!execution) return null;
+      // Forward only: a terminal execution never changes; `expect` guards the current status.
+      if (isTerminalStatus(execution.status) || (options?.expect !== undefined && !options.expect.includes(execution.status))) {
+        return copyExecution(execution);
+      }
       const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
       const updated = copyExecution({ ...execution, ...defined });
       executions.set(id, updated);

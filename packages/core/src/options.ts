@@ -1,0 +1,291 @@
+/**
+ * The runner's options: their types (public) and their validation into the settings the parts of
+ * a run use (internal). Everything a caller can get wrong is refused here, with a `validation`
+ * error naming the option, before anything runs.
+ */
+import { tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Dispatcher } from './dispatch.js';
+import { ScriptRunnerError } from './errors.js';
+import { defaultClassifyLine } from './lines/classify.js';
+import type { PipelineSettings } from './lines/pipeline.js';
+import { validateEnv } from './process/env.js';
+import {
+  resolveIsolation,
+  validateSandboxOptions,
+  type IsolationMode,
+  type IsolationWrapper,
+  type ResolvedIsolation,
+  type SpawnSpec,
+} from './process/isolation.js';
+import { limitsWrapper, resolveLimits, validateRunAs, type ResolvedLimits, type ResourceLimits } from './process/limits.js';
+import { resolveRuntimes } from './process/runtimes.js';
+import { findExecutable } from './process/which.js';
+import type { RetryPolicy } from './retry.js';
+import type { Store } from './store.js';
+import type { Transport } from './transport.js';
+import type { ExecutionStatus, LineClassifier, LogLevel, LogStream, RuntimeConfig, ScriptStatus } from './types.js';
+import { DEFAULT_FILENAME_PATTERN, DEFAULT_MAX_UPLOAD_BYTES, type UploadOptions } from './upload.js';
+import { MAX_TIMER_MS } from './util.js';
+
+export interface Logger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface ScriptRunnerOptions {
+  /** Where scripts, executions and lines live. Default: `memoryStore()`. */
+  store?: Store;
+  /** Receive every published event after the store has it (e.g. the Socket.IO adapter). */
+  transports?: Transport[];
+  /** Executions running at once. Default 2. */
+  concurrency?: number;
+  /** Executions waiting beyond `concurrency`; more makes `run` reject with `queue_full`. Default 100. */
+  maxQueued?: number;
+  /** Default per-run timeout in ms; 0 disables it. Default 3,600,000 (one hour). */
+  timeoutMs?: number;
+  /** Between SIGTERM and SIGKILL when a run is stopped. Default 5,000. */
+  killGraceMs?: number;
+  /** After the main process exits, how long a background process may keep the pipes open. Default 1,000. */
+  drainTimeoutMs?: number;
+  /** Longer lines are cut with a marker and the execution is marked `truncated`. Default 65,536. */
+  maxLineBytes?: number;
+  /**
+   * Upper bound on how long a buffered line waits before its write starts when no write is in
+   * flight. Lines are normally written at the end of the read that produced them. Default 10.
+   */
+  flushIntervalMs?: number;
+  /** Most lines in one `appendLogs` call. Default 2,000. */
+  maxBatchLines?: number;
+  /** At most one `execution:progress` event per stream per this many ms. Default 100. */
+  progressIntervalMs?: number;
+  /** Retries of log and status writes while a run is active. Default 8 attempts, 100 ms doubling to 5 s. */
+  storeRetry?: Partial<RetryPolicy>;
+  upload?: UploadOptions;
+  /** Merged field by field over the built-in `python` runtime; new names add runtimes. */
+  runtimes?: Record<string, Partial<RuntimeConfig>>;
+  /** Variables every script gets, on top of the host allowlist (PATH, LANG, LC_*, TZ, TERM). */
+  env?: Record<string, string>;
+  /** Root of the per-execution run directories. Default `<os tmpdir>/scriptrunner`. */
+  workDir?: string;
+  /** Keep each run directory after the run (for debugging). Default false. */
+  keepWorkDir?: boolean;
+  /** Decides the level of each stdout/stderr line. */
+  classifyLine?: LineClassifier;
+  /** When set, each execution also writes `<logDir>/<executionId>.log` as plain text. */
+  logDir?: string;
+  /**
+   * Mark executions left `queued`/`running` by a runner that died as `interrupted` at start.
+   * Default true without a `dispatcher`, false with one (several runners share the store).
+   */
+  recoverOnStart?: boolean;
+  /**
+   * Where queued executions run. Default: here, `concurrency` at a time. A dispatcher such as
+   * @scriptrunner/queue-bullmq runs them on workers elsewhere and brings their events back.
+   */
+  dispatcher?: Dispatcher;
+  /** Where warnings and unhandled errors go. Default `console`. */
+  logger?: Logger;
+  /**
+   * How scripts are confined. `auto` (default): bubblewrap when it works on this host, otherwise
+   * none, with one warning through `logger`. `bwrap`: bubblewrap or a `unavailable` error here.
+   * `none`: the script can do what this process can. A function wraps the command yourself.
+   * See the README's Security section for what each mode does and does not protect against.
+   */
+  isolation?: IsolationMode | IsolationWrapper;
+  /** With bubblewrap: keep the host's network. Default false (a private loopback only). */
+  allowNetwork?: boolean;
+  /** With bubblewrap: absolute host paths mounted read-only at the same place (models, a venv). */
+  readPaths?: string[];
+  /** Per-process resource limits, applied with prlimit in every isolation mode; `null` lifts one. */
+  limits?: ResourceLimits;
+  /** When the host runs as root: run scripts as this user and group instead (e.g. 65534, nobody). */
+  runAs?: { uid: number; gid: number };
+  /** An execution printing more lines is stopped and ends `failed`, `truncated`. Default 10,000,000. */
+  maxLogLines?: number;
+  /** The same for the bytes of its output lines. Default 4 GiB. */
+  maxLogBytes?: number;
+}
+
+export interface RunOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  /** Overrides the runner's `timeoutMs` for this run; 0 disables the timeout. */
+  timeoutMs?: number;
+}
+
+export interface ListScriptsOptions {
+  status?: ScriptStatus | 'all';
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface ListExecutionsOptions {
+  scriptId?: string;
+  status?: ExecutionStatus;
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface ReadLogsOptions {
+  afterSeq?: number;
+  /** 1..10,000; default 1,000. A page shorter than the limit means no more lines are stored yet. */
+  limit?: number;
+  levels?: LogLevel[];
+  streams?: LogStream[];
+}
+
+/** What a run needs of the runner's settings (resolved once, shared by every run). */
+export interface RunSettings extends PipelineSettings {
+  killGraceMs: number;
+  drainTimeoutMs: number;
+  workDir: string;
+  /** workDir is the default `<tmpdir>/scriptrunner`, not the caller's. */
+  ownsWorkDir: boolean;
+  keepWorkDir: boolean;
+  env: Record<string, string> | undefined;
+  /** Probed in the background (bubblewrap); runs wait for it. */
+  isolation: Promise<ResolvedIsolation>;
+  /** prlimit around the (wrapped) command, or identity. */
+  applyLimits: (spec: SpawnSpec) => SpawnSpec;
+  limits: ResolvedLimits;
+  runAs: { uid: number; gid: number } | undefined;
+  defaultTimeoutMs: number;
+}
+
+export interface Settings {
+  run: RunSettings;
+  store: Store;
+  ownsStore: boolean;
+  transports: Transport[];
+  runtimes: Record<string, RuntimeConfig>;
+  upload: Required<UploadOptions>;
+  concurrency: number;
+  maxQueued: number;
+  logDir: string | null;
+  recoverOnStart: boolean;
+}
+
+export function positiveInt(value: number | undefined, fallback: number, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ScriptRunnerError('validation', `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A duration that feeds a timer: setTimeout fires at once for anything above MAX_TIMER_MS. */
+export function durationMs(value: number | undefined, fallback: number, name: string): number {
+  return positiveInt(value, fallback, name, 0, MAX_TIMER_MS);
+}
+
+function statelessPattern(pattern: RegExp): RegExp {
+  if (!(pattern instanceof RegExp)) throw new ScriptRunnerError('validation', 'upload.pattern must be a RegExp');
+  return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+}
+
+export function checkId(id: unknown, what: string): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
+    throw new ScriptRunnerError('validation', `${what} id must be a non-empty string`);
+  }
+  return id;
+}
+
+const MAX_ARGS = 256;
+const MAX_ARG_BYTES = 32 * 1024;
+
+export function validateArgs(args: unknown): string[] {
+  if (args === undefined || args === null) return [];
+  if (!Array.isArray(args)) throw new ScriptRunnerError('validation', 'args must be a list of strings');
+  if (args.length > MAX_ARGS) throw new ScriptRunnerError('validation', `at most ${MAX_ARGS} args are accepted`);
+  for (const [i, arg] of args.entries()) {
+    if (typeof arg !== 'string') throw new ScriptRunnerError('validation', `args[${i}] must be a string`);
+    if (arg.includes('\0')) throw new ScriptRunnerError('validation', `args[${i}] must not contain NUL bytes`);
+    if (Buffer.byteLength(arg) > MAX_ARG_BYTES) {
+      throw new ScriptRunnerError('validation', `args[${i}] is longer than ${MAX_ARG_BYTES} bytes`);
+    }
+  }
+  return [...(args as string[])];
+}
+
+export function checkList<T extends string>(values: T[] | undefined, allowed: T[], name: string): T[] | undefined {
+  if (values === undefined) return undefined;
+  if (!Array.isArray(values) || values.some((v) => !allowed.includes(v))) {
+    throw new ScriptRunnerError('validation', `${name} must be a list of ${allowed.join(', ')}`);
+  }
+  return values.length > 0 ? [...values] : undefined;
+}
+
+export const EXECUTION_STATUSES: ExecutionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted'];
+export const LOG_LEVELS: LogLevel[] = ['info', 'warn', 'error'];
+export const LOG_STREAMS: LogStream[] = ['stdout', 'stderr', 'system'];
+
+/** Validates every option; throws a `validation` (or `unavailable`) error naming the first bad one. */
+export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, defaultStore: () => Store): Settings {
+  const runtimes = resolveRuntimes(options.runtimes);
+  const retry = options.storeRetry ?? {};
+  const runAs = validateRunAs(options.runAs);
+  const limits = resolveLimits(options.limits);
+  // tmpfs needs a size; "no limit" is the kernel's default of half the RAM.
+  const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths, limits.tmpBytes ?? Math.floor(totalmem() / 2));
+  const prlimit = findExecutable('prlimit');
+  const { tmpBytes: _tmpBytes, ...processLimits } = limits;
+  const limited = Object.values(processLimits).some((v) => v !== null);
+  if (limited && prlimit === null) {
+    if (options.limits !== undefined) {
+      throw new ScriptRunnerError('unavailable', 'limits need prlimit (util-linux), which is not on PATH');
+    }
+    logger.warn('[scriptrunner] prlimit (util-linux) is not on PATH: scripts run without resource limits.');
+  }
+  const store = options.store ?? defaultStore();
+  const run: RunSettings = {
+    store,
+    killGraceMs: durationMs(options.killGraceMs, 5_000, 'killGraceMs'),
+    drainTimeoutMs: durationMs(options.drainTimeoutMs, 1_000, 'drainTimeoutMs'),
+    maxLineBytes: positiveInt(options.maxLineBytes, 65_536, 'maxLineBytes', 16),
+    flushIntervalMs: durationMs(options.flushIntervalMs, 10, 'flushIntervalMs'),
+    maxBatchLines: positiveInt(options.maxBatchLines, 2_000, 'maxBatchLines'),
+    progressIntervalMs: durationMs(options.progressIntervalMs, 100, 'progressIntervalMs'),
+    storeRetry: {
+      attempts: positiveInt(retry.attempts, 8, 'storeRetry.attempts'),
+      minDelayMs: durationMs(retry.minDelayMs, 100, 'storeRetry.minDelayMs'),
+      maxDelayMs: durationMs(retry.maxDelayMs, 5_000, 'storeRetry.maxDelayMs'),
+      attemptTimeoutMs: positiveInt(retry.attemptTimeoutMs, 30_000, 'storeRetry.attemptTimeoutMs', 1, MAX_TIMER_MS),
+    },
+    workDir: resolve(options.workDir ?? join(tmpdir(), 'scriptrunner')),
+    ownsWorkDir: options.workDir === undefined,
+    keepWorkDir: options.keepWorkDir ?? false,
+    classifyLine: options.classifyLine ?? defaultClassifyLine,
+    env: validateEnv(options.env, 'env'),
+    isolation: resolveIsolation(
+      options.isolation,
+      sandbox,
+      runAs,
+      logger,
+      Object.values(runtimes).map((runtime) => runtime.command),
+    ),
+    applyLimits: limited && prlimit !== null ? limitsWrapper(limits, prlimit) : (spec) => spec,
+    limits,
+    // Already that user: nothing to switch (and a non-root process may not call setgroups).
+    runAs: runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined,
+    maxLogLines: positiveInt(options.maxLogLines, 10_000_000, 'maxLogLines'),
+    maxLogBytes: positiveInt(options.maxLogBytes, 4 * 1024 ** 3, 'maxLogBytes'),
+    defaultTimeoutMs: durationMs(options.timeoutMs, 3_600_000, 'timeoutMs'),
+  };
+  return {
+    run,
+    store,
+    ownsStore: options.store === undefined,
+    transports: [...(options.transports ?? [])],
+    runtimes,
+    upload: {
+      // A global or sticky RegExp keeps state between test() calls; the rule must not.
+      pattern: statelessPattern(options.upload?.pattern ?? DEFAULT_FILENAME_PATTERN),
+      maxBytes: positiveInt(options.upload?.maxBytes, DEFAULT_MAX_UPLOAD_BYTES, 'upload.maxBytes'),
+    },
+    concurrency: positiveInt(options.concurrency, 2, 'concurrency'),
+    maxQueued: positiveInt(options.maxQueued, 100, 'maxQueued', 0),
+    logDir: options.logDir === undefined ? null : resolve(options.logDir),
+    recoverOnStart: options.recoverOnStart ?? options.dispatcher === undefined,
+  };
+}
