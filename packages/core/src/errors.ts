@@ -18,7 +18,19 @@ export type ScriptRunnerErrorCode =
  * Every error the runner throws or emits. `code` is stable and meant for programs (HTTP adapters map
  * it to a status); `message` is meant for people and starts with `[scriptrunner]`.
  */
+/**
+ * A brand shared by every copy of this package in a process (a bundler's and Node's, the ESM and
+ * the CommonJS build, the ./testing bundle): `instanceof` and `isScriptRunnerError` recognise an
+ * error made by any of them, so a `validation` error never turns into an HTTP 500 because two
+ * copies were loaded.
+ */
+const BRAND = Symbol.for('@scriptrunner/core:ScriptRunnerError');
+
 export class ScriptRunnerError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
   override name = 'ScriptRunnerError';
   readonly code: ScriptRunnerErrorCode;
   readonly details: Record<string, unknown> | undefined;
@@ -31,6 +43,7 @@ export class ScriptRunnerError extends Error {
     super(`[scriptrunner] ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options?.details;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 

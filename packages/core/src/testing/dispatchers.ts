@@ -30,7 +30,10 @@ export interface DispatcherLimits {
 export interface DispatcherSetup {
   /** Where the suite calls upload/run/cancel/waitFor (a web node). */
   runner: ScriptRunner;
-  /** Every runner attached to the dispatcher, `runner` included: each must see every event. */
+  /**
+   * Runners that must see every event of every execution, `runner` included: e.g. two web nodes
+   * of a shared queue. (A worker that only sees its own runs need not be one.)
+   */
   observers: ScriptRunner[];
   /** The store every runner shares; it must stay readable after `close` (until `cleanup`). */
   store: Store;
@@ -166,7 +169,7 @@ export function runDispatcherConformance(
       expect(await runner.waitFor(execution!.id)).toEqual(cancelled);
     });
 
-    it('close() ends running and waiting executions as interrupted and refuses new runs', async () => {
+    it('close() ends running executions as interrupted, starts no waiting one, and refuses new runs', async () => {
       const current = await start();
       const { runner } = current;
       const script = await runner.uploadScript({ filename: 'test_sleeper.py', content: Buffer.from(SLEEPER) });
@@ -174,9 +177,12 @@ export function runDispatcherConformance(
       const waiting = await runner.run(script.id);
       await current.close();
       closed = true;
-      for (const execution of [...running, waiting]) {
-        expect((await current.store.getExecution(execution.id))?.status).toBe('interrupted');
-      }
+      for (const execution of running) expect((await current.store.getExecution(execution.id))?.status).toBe('interrupted');
+      // A waiting one never starts: the in-process queue ends it interrupted; a shared queue may
+      // keep it queued for the workers that are still up.
+      const after = await current.store.getExecution(waiting.id);
+      expect(['interrupted', 'queued']).toContain(after?.status);
+      expect(after?.startedAt).toBeNull();
       expect(await current.store.readLogs(waiting.id, { limit: 10 })).toEqual([]);
       const error = await runner.run(script.id).catch((e: unknown) => e);
       expect(isScriptRunnerError(error) && error.code).toBe('closed');
