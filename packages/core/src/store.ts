@@ -43,6 +43,14 @@ export interface ScriptPatch {
 /** Fields of an execution that may change after creation. */
 export type ExecutionPatch = Partial<Omit<Execution, 'id' | 'scriptId' | 'args' | 'queuedAt'>>;
 
+export interface UpdateExecutionOptions {
+  /**
+   * Apply the patch only when the execution's current status is one of these. Terminal statuses
+   * listed here never match (a terminal execution is final); an empty list never matches.
+   */
+  expect?: readonly ExecutionStatus[];
+}
+
 export interface ListScriptsQuery {
   /** Default `active`. `all` returns both. */
   status?: ScriptStatus | 'all';
@@ -114,8 +122,27 @@ export interface Store {
   /** Stores a new execution exactly as given. Returns the stored execution. */
   createExecution(execution: Execution): Promise<Execution>;
 
-  /** Applies the patch; returns the updated execution, or null when no execution has that id. */
-  updateExecution(id: string, patch: ExecutionPatch): Promise<Execution | null>;
+  /**
+   * Moves an execution forward, guarded by its current status. The patch applies only when all of
+   * these hold for the status stored at the moment of the write:
+   * - it is not terminal (`succeeded`, `failed`, `cancelled`, `timed_out`, `interrupted`; see
+   *   `isTerminalStatus`): a terminal execution is never changed again, with or without `expect`;
+   * - it is one of `options.expect`, when `expect` is given;
+   * - it is `queued`, when the patch sets `status: 'queued'` (a status never moves back).
+   * Otherwise nothing changes: not the status, not any other field of the patch. Fields absent or
+   * `undefined` in the patch are kept.
+   *
+   * Atomic: the check and the write are one conditional write (`UPDATE … WHERE id = ? AND status
+   * IN (…)`), never a read followed by a write another writer could slip between. Of concurrent
+   * calls that each expect a status the others leave (e.g. several moving one `running` execution
+   * to different terminal statuses with `expect: ['running']`), exactly one applies.
+   *
+   * Returns the execution as stored after the call, whether or not the patch applied, so the
+   * caller learns the truth (e.g. compare its `status` with the one asked for); it is read after
+   * the write, so a concurrent writer's later change may already show. Null only when no execution
+   * has that id. `updatableStatuses` computes the statuses the write may match.
+   */
+  updateExecution(id: string, patch: ExecutionPatch, options?: UpdateExecutionOptions): Promise<Execution | null>;
 
   /** The execution, or null. */
   getExecution(id: string): Promise<Execution | null>;

@@ -11,10 +11,12 @@ import type {
   ReadLogsQuery,
   ScriptPatch,
   Store,
+  UpdateExecutionOptions,
 } from '../store.js';
 import type { Execution, Page, Script } from '../types.js';
 import { compareNewestFirst, decodeCursor, encodeCursor, isAfterCursor } from './cursor.js';
 import { LogColumns } from './log-columns.js';
+import { updatableStatuses } from './transitions.js';
 
 function copyScript(script: Script): Script {
   return {
@@ -113,9 +115,11 @@ export function memoryStore(): Store {
       return copyExecution(execution);
     },
 
-    async updateExecution(id, patch: ExecutionPatch) {
+    async updateExecution(id, patch: ExecutionPatch, options?: UpdateExecutionOptions) {
       const execution = executions.get(id);
       if (!execution) return null;
+      // Check and write in one synchronous step: no other call runs between them.
+      if (!updatableStatuses(patch, options).includes(execution.status)) return copyExecution(execution);
       const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
       const updated = copyExecution({ ...execution, ...defined });
       executions.set(id, updated);
