@@ -5,6 +5,7 @@
 import {
   decodeCursor,
   encodeCursor,
+  updatableStatuses,
   type CreateScriptInput,
   type Execution,
   type ExecutionPatch,
@@ -17,6 +18,7 @@ import {
   type Script,
   type ScriptStatus,
   type Store,
+  type UpdateExecutionOptions,
 } from '@scriptrunner/core';
 import type { ExecutionRow, PrismaClientLike, ScriptRow } from './client.js';
 import { decodeChunk, encodeChunks } from './codec.js';
@@ -166,12 +168,17 @@ export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOption
       return toExecution(row);
     },
 
-    async updateExecution(id, patch: ExecutionPatch) {
+    async updateExecution(id, patch: ExecutionPatch, options?: UpdateExecutionOptions) {
       const data = defined(patch);
       // The column is a 32-bit Int (about 24.8 days); a longer run must not fail its final write.
       if (typeof data.durationMs === 'number') data.durationMs = Math.min(data.durationMs, INT32_MAX);
-      const { count } = (await executions.updateMany({ where: { id }, data })) as { count: number };
-      return count === 0 ? null : getExecution(id);
+      const allowed = updatableStatuses(patch, options);
+      // One UPDATE … WHERE id = ? AND status IN (…): the database checks and writes the row under
+      // one lock, so of concurrent transitions out of one status only the first can match.
+      if (allowed.length > 0 && Object.keys(data).length > 0) {
+        await executions.updateMany({ where: { id, status: { in: allowed } }, data });
+      }
+      return getExecution(id);
     },
 
     getExecution,
