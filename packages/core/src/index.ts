@@ -45,6 +45,7 @@ export { isTerminalStatus, TERMINAL_STATUSES } from './types.js';
 export type {
   Script,
   ScriptStatus,
+  ScriptWithLastExecution,
   Execution,
   ExecutionStatus,
   LogLine,

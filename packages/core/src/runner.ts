@@ -23,7 +23,8 @@ import { resolveRuntimes } from './process/runtimes.js';
 import { removeLeftRunDirectories } from './process/workdir.js';
 import type { DispatchHost, Dispatcher, DispatchRequest } from './dispatch.js';
 import { InProcessQueue } from './queue.js';
-import type { Store } from './store.js';
+import { listScriptsWithLastExecution } from './script-list.js';
+import type { ListScriptsQuery, Store } from './store.js';
 import { memoryStore } from './stores/memory.js';
 import type { Transport } from './transport.js';
 import {
@@ -40,6 +41,7 @@ import {
   type Script,
   type ScriptRunnerEvents,
   type ScriptStatus,
+  type ScriptWithLastExecution,
 } from './types.js';
 import {
   DEFAULT_FILENAME_PATTERN,
@@ -162,6 +164,11 @@ export interface ScriptRunner
   extends Pick<EventEmitter<ScriptRunnerEvents>, 'on' | 'once' | 'off' | 'listenerCount'> {
   uploadScript(input: UploadInput): Promise<Script>;
   listScripts(options?: ListScriptsOptions): Promise<Page<Script>>;
+  /**
+   * `listScripts` with each script's newest execution (null when it never ran): one store call
+   * when the store implements `listScriptsWithLastExecution`, else one more per listed script.
+   */
+  listScriptsWithLastExecution(options?: ListScriptsOptions): Promise<Page<ScriptWithLastExecution>>;
   getScript(id: string): Promise<Script>;
   getScriptContent(id: string): Promise<Uint8Array>;
   archiveScript(id: string): Promise<Script>;
@@ -214,6 +221,15 @@ function durationMs(value: number | undefined, fallback: number, name: string): 
 function statelessPattern(pattern: RegExp): RegExp {
   if (!(pattern instanceof RegExp)) throw new ScriptRunnerError('validation', 'upload.pattern must be a RegExp');
   return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+}
+
+function listScriptsQuery(options: ListScriptsOptions): ListScriptsQuery {
+  const status = options.status ?? 'active';
+  if (!['active', 'archived', 'all'].includes(status)) {
+    throw new ScriptRunnerError('validation', `status must be active, archived or all, got ${String(status)}`);
+  }
+  const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
+  return { status, limit, cursor: options.cursor ?? null };
 }
 
 function checkId(id: unknown, what: string): string {
@@ -347,12 +363,14 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
 
   async listScripts(options: ListScriptsOptions = {}): Promise<Page<Script>> {
     await this.ready;
-    const status = options.status ?? 'active';
-    if (!['active', 'archived', 'all'].includes(status)) {
-      throw new ScriptRunnerError('validation', `status must be active, archived or all, got ${String(status)}`);
-    }
-    const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
-    return this.storeCall(() => this.store.listScripts({ status, limit, cursor: options.cursor ?? null }));
+    const query = listScriptsQuery(options);
+    return this.storeCall(() => this.store.listScripts(query));
+  }
+
+  async listScriptsWithLastExecution(options: ListScriptsOptions = {}): Promise<Page<ScriptWithLastExecution>> {
+    await this.ready;
+    const query = listScriptsQuery(options);
+    return this.storeCall(() => listScriptsWithLastExecution(this.store, query));
   }
 
   async getScript(id: string): Promise<Script> {

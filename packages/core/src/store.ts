@@ -25,6 +25,7 @@ import type {
   Page,
   Script,
   ScriptStatus,
+  ScriptWithLastExecution,
 } from './types.js';
 
 /** A new script: every field of `Script` plus its bytes. */
@@ -106,6 +107,15 @@ export interface Store {
    * malformed cursor yields an empty page with `nextCursor: null`, never an exception.
    */
   listScripts(query: ListScriptsQuery): Promise<Page<Script>>;
+
+  /**
+   * Optional: `listScripts` with each script's newest execution (`queuedAt` descending, then `id`
+   * descending, as `listExecutions` orders them; null when it never ran), in one call. Same
+   * query, filter, ordering and cursor rules as `listScripts`. Should not read every execution of
+   * the listed scripts, nor their content bytes. For a store without it the runner calls
+   * `listScripts` and then `listExecutions({ scriptId, limit: 1 })` once per script.
+   */
+  listScriptsWithLastExecution?(query: ListScriptsQuery): Promise<Page<ScriptWithLastExecution>>;
 
   /** Applies the patch; returns the updated script, or null when no script has that id. */
   updateScript(id: string, patch: ScriptPatch): Promise<Script | null>;

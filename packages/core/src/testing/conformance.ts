@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CreateScriptInput, Store } from '../store.js';
+import type { CreateScriptInput, ListScriptsQuery, Store } from '../store.js';
 import {
   TERMINAL_STATUSES,
   type Execution,
@@ -17,7 +17,9 @@ import {
   type LogLevel,
   type LogLine,
   type LogStream,
+  type Page,
   type Script,
+  type ScriptWithLastExecution,
 } from '../types.js';
 
 export interface ConformanceFixture {
@@ -224,6 +226,107 @@ export function runStoreConformance(
         const read = await store.getScript(script.id);
         expect(read!.totalRuns).toBe(40);
         expect(read!.lastRunAt!.getTime()).toBe(Math.max(...times.map((t) => t.getTime())));
+      });
+    });
+
+    // Optional method: a store without it is reported as skipped here.
+    describe('scripts with their last execution', () => {
+      function listWithLast(skip: () => void): (query: ListScriptsQuery) => Promise<Page<ScriptWithLastExecution>> {
+        const method = store.listScriptsWithLastExecution;
+        if (!method) {
+          skip();
+          throw new Error('unreachable: the test is skipped');
+        }
+        return (query) => method.call(store, query);
+      }
+
+      /** What the store must answer: listScripts' items, each with listExecutions' first item. */
+      async function expected(items: Script[]): Promise<ScriptWithLastExecution[]> {
+        return Promise.all(
+          items.map(async (script) => {
+            const newest = await store.listExecutions({ scriptId: script.id, limit: 1 });
+            return { ...script, lastExecution: newest.items[0] ?? null };
+          }),
+        );
+      }
+
+      it('pairs each script with its newest execution, or null when it never ran', async (ctx) => {
+        const list = listWithLast(() => ctx.skip());
+        const base = Date.now() - 100_000;
+        const at = (seconds: number) => new Date(base + seconds * 1000);
+        const never = await createScript({ createdAt: at(0), updatedAt: at(0) });
+        const timed = await createScript({ createdAt: at(1), updatedAt: at(1) });
+        const tied = await createScript({ createdAt: at(2), updatedAt: at(2) });
+        // Inserted out of time order, so neither insertion order nor the largest id can pass for newest.
+        const newestTimed = await store.createExecution(sampleExecution(timed.id, { id: `${timed.id}-b`, queuedAt: at(20), status: 'running', startedAt: at(21) }));
+        await store.createExecution(sampleExecution(timed.id, { id: `${timed.id}-z`, queuedAt: at(10), status: 'succeeded' }));
+        await store.createExecution(sampleExecution(timed.id, { id: `${timed.id}-a`, queuedAt: at(15), status: 'failed' }));
+        // Equal queuedAt: the larger id is the newer one (the order of listExecutions).
+        const newestTied = await store.createExecution(sampleExecution(tied.id, { id: `${tied.id}-y`, queuedAt: at(30) }));
+        await store.createExecution(sampleExecution(tied.id, { id: `${tied.id}-x`, queuedAt: at(30) }));
+        await store.createExecution(sampleExecution(tied.id, { id: `${tied.id}-w`, queuedAt: at(5) }));
+
+        const page = await list({ status: 'all', limit: 10 });
+        expect(page.nextCursor).toBeNull();
+        expect(page.items).toEqual([
+          { ...tied, lastExecution: newestTied },
+          { ...timed, lastExecution: newestTimed },
+          { ...never, lastExecution: null },
+        ]);
+        // The same answer as listScripts + listExecutions(limit 1), and no script bytes in it.
+        expect(page.items).toEqual(await expected((await store.listScripts({ status: 'all', limit: 10 })).items));
+        for (const item of page.items) expect(item).not.toHaveProperty('content');
+
+        // A later change shows: the list is read, not cached.
+        const finishedAt = at(40);
+        await store.updateExecution(newestTimed.id, { status: 'succeeded', exitCode: 0, finishedAt, durationMs: 19_000 });
+        const again = await list({ status: 'all', limit: 10 });
+        expect(again.items[1]!.lastExecution).toEqual({ ...newestTimed, status: 'succeeded', exitCode: 0, finishedAt, durationMs: 19_000 });
+      });
+
+      it('filters by script status like listScripts', async (ctx) => {
+        const list = listWithLast(() => ctx.skip());
+        const base = Date.now() - 100_000;
+        const active = await createScript({ createdAt: new Date(base), updatedAt: new Date(base) });
+        const archived = await createScript({ createdAt: new Date(base + 1000), updatedAt: new Date(base + 1000), status: 'archived' });
+        const archivedRun = await store.createExecution(sampleExecution(archived.id, { status: 'succeeded' }));
+        const activeRun = await store.createExecution(sampleExecution(active.id));
+
+        expect((await list({ limit: 10 })).items).toEqual([{ ...active, lastExecution: activeRun }]);
+        expect((await list({ status: 'active', limit: 10 })).items).toEqual([{ ...active, lastExecution: activeRun }]);
+        expect((await list({ status: 'archived', limit: 10 })).items).toEqual([{ ...archived, lastExecution: archivedRun }]);
+        expect((await list({ status: 'all', limit: 10 })).items.map((s) => s.id)).toEqual([archived.id, active.id]);
+      });
+
+      it('pages with cursors like listScripts, visiting every script once', async (ctx) => {
+        const list = listWithLast(() => ctx.skip());
+        const base = Date.now() - 100_000;
+        const created: Script[] = [];
+        for (let i = 0; i < 7; i++) {
+          // Two scripts share each timestamp so the id tie-break is exercised.
+          const at = new Date(base + Math.floor(i / 2) * 1000);
+          const script = await createScript({ createdAt: at, updatedAt: at, status: i === 3 ? 'archived' : 'active' });
+          created.push(script);
+          for (let run = 0; run < i % 3; run++) {
+            await store.createExecution(sampleExecution(script.id, { queuedAt: new Date(base + 10_000 + run * 1000) }));
+          }
+        }
+        for (const status of ['all', 'active'] as const) {
+          const seen: ScriptWithLastExecution[] = [];
+          let cursor: string | null = null;
+          let pages = 0;
+          do {
+            const page = await list({ status, limit: 3, cursor });
+            expect(page.items.length).toBeLessThanOrEqual(3);
+            seen.push(...page.items);
+            cursor = page.nextCursor;
+            pages++;
+          } while (cursor !== null && pages < 10);
+          const all = await store.listScripts({ status, limit: 100 });
+          expect(seen).toEqual(await expected(all.items));
+          expect(new Set(seen.map((s) => s.id)).size).toBe(status === 'all' ? 7 : 6);
+        }
+        expect(await list({ status: 'all', limit: 10, cursor: 'not-a-cursor!!' })).toEqual({ items: [], nextCursor: null });
       });
     });
 
