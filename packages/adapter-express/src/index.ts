@@ -6,9 +6,6 @@
  * ```
  */
 export { createScriptRunnerRouter } from './router.js';
-export type {
-  ScriptRunnerAction,
-  ScriptRunnerResource,
-  ScriptRunnerRouterOptions,
-  ScriptWithLastExecution,
-} from './router.js';
+export type { ScriptRunnerAction, ScriptRunnerResource, ScriptRunnerRouterOptions } from './router.js';
+/** What the script routes answer with: a script and its newest execution (null when it never ran). */
+export type { ScriptWithLastExecution } from '@scriptrunner/core';

@@ -12,6 +12,7 @@ import {
   type LogStream,
   type Script,
   type ScriptRunner,
+  type ScriptWithLastExecution,
 } from '@scriptrunner/core';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
@@ -52,10 +53,6 @@ export interface ScriptRunnerRouterOptions {
   retryAfterSeconds?: number;
   /** Where unexpected (5xx) errors are reported. Default console. */
   logger?: ErrorLogger;
-}
-
-export interface ScriptWithLastExecution extends Script {
-  lastExecution: Execution | null;
 }
 
 const MAX_LOG_PAGE = 10_000;
@@ -175,12 +172,12 @@ export function createScriptRunnerRouter(runner: ScriptRunner, options: ScriptRu
 
   router.get('/scripts', async (req, res) => {
     await allow(req, 'script:list', {});
-    const page = await runner.listScripts({
+    const page = await runner.listScriptsWithLastExecution({
       status: queryEnum(req, 'status', ['active', 'archived', 'all'] as const) ?? 'active',
       limit: queryInt(req, 'limit', 1, 1000) ?? 50,
       cursor: queryString(req, 'cursor') ?? null,
     });
-    res.json({ items: await Promise.all(page.items.map(withLastExecution)), nextCursor: page.nextCursor });
+    res.json({ items: page.items, nextCursor: page.nextCursor });
   });
 
   router.get('/scripts/:id', async (req, res) => {

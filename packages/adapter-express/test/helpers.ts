@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions } from '@scriptrunner/core';
+import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions, type Store } from '@scriptrunner/core';
 import express from 'express';
 import { createScriptRunnerRouter, type ScriptRunnerRouterOptions } from '../src/index.js';
 
@@ -40,6 +40,22 @@ export async function startServer(
   };
   open.push(handle);
   return handle;
+}
+
+/** A store that records the name of every method called on it, then calls the real one. */
+export function countingStore<S extends Store>(inner: S): { store: S; calls: string[] } {
+  const calls: string[] = [];
+  const store = new Proxy(inner, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(key));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store, calls };
 }
 
 export async function closeServers(): Promise<void> {

@@ -2,8 +2,10 @@
  * The Express router over a real HTTP server on 127.0.0.1, with fetch as the client and real
  * python3 runs behind it.
  */
+import { memoryStore } from '@scriptrunner/core';
+import { sampleExecution } from '@scriptrunner/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServers, fixture, json, linesOf, readSse, runScript, startServer, upload } from './helpers.js';
+import { closeServers, countingStore, fixture, json, linesOf, readSse, runScript, startServer, upload } from './helpers.js';
 
 afterEach(closeServers);
 
@@ -110,6 +112,41 @@ describe('scripts', () => {
     expect(run.body.error.code).toBe('conflict');
     expect((await json(`${base}/scripts?status=archived`)).body.items).toHaveLength(1);
     expect((await json(`${base}/scripts`)).body.items).toHaveLength(0);
+  });
+
+  it('lists a page of 50 scripts with their last executions in one store call', async () => {
+    const inner = memoryStore();
+    const { store, calls } = countingStore(inner);
+    const { base, runner } = await startServer({ store });
+    const lastRun = new Map<string, string>();
+    for (let i = 0; i < 51; i++) {
+      const script = await runner.uploadScript({ filename: `test_${i}.py`, content: `print(${i})\n` });
+      // Every third script ran twice; the later run is its last execution.
+      if (i % 3 === 0) {
+        const queuedAt = new Date(Date.now() - 10_000);
+        await inner.createExecution(sampleExecution(script.id, { queuedAt }));
+        const later = await inner.createExecution(sampleExecution(script.id, { queuedAt: new Date(queuedAt.getTime() + 1000), status: 'succeeded' }));
+        lastRun.set(script.id, later.id);
+      }
+    }
+
+    calls.length = 0;
+    const res = await json(`${base}/scripts?limit=50`);
+    expect(res.status).toBe(200);
+    expect(calls).toEqual(['listScriptsWithLastExecution']);
+
+    expect(res.body.items).toHaveLength(50);
+    expect(res.body.nextCursor).toEqual(expect.any(String));
+    for (const item of res.body.items as Array<{ id: string; lastExecution: { id: string; status: string } | null }>) {
+      const expected = lastRun.get(item.id);
+      expect({ id: item.id, last: item.lastExecution?.id ?? null }).toEqual({ id: item.id, last: expected ?? null });
+      if (expected) expect(item.lastExecution!.status).toBe('succeeded');
+    }
+    const direct = await runner.listScriptsWithLastExecution({ limit: 50 });
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(direct)));
+    const rest = await json(`${base}/scripts?limit=50&cursor=${encodeURIComponent(res.body.nextCursor)}`);
+    expect(rest.body.items).toHaveLength(1);
+    expect(rest.body.nextCursor).toBeNull();
   });
 
   it('answers unknown ids with 404 and bad queries with 400', async () => {

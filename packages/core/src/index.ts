@@ -16,6 +16,8 @@ export { memoryStore } from './stores/memory.js';
 /** For store authors: the keyset cursor format the built-in stores use (opaque to callers). */
 export { encodeCursor, decodeCursor } from './stores/cursor.js';
 export type { CursorKey } from './stores/cursor.js';
+/** For store authors: the statuses `Store.updateExecution` may change an execution from. */
+export { updatableStatuses } from './stores/transitions.js';
 export { ScriptRunnerError, isScriptRunnerError } from './errors.js';
 export type { ScriptRunnerErrorCode } from './errors.js';
 export { defaultClassifyLine } from './lines/classify.js';
@@ -31,11 +33,11 @@ export type {
   CreateScriptInput,
   ScriptPatch,
   ExecutionPatch,
+  UpdateExecutionOptions,
   ListScriptsQuery,
   ListExecutionsQuery,
   ReadLogsQuery,
   InterruptQuery,
-  UpdateExecutionOptions,
 } from './store.js';
 export type { Transport } from './transport.js';
 export type { Dispatcher, DispatchHost, DispatchRequest } from './dispatch.js';
@@ -43,6 +45,7 @@ export { isTerminalStatus, TERMINAL_STATUSES } from './types.js';
 export type {
   Script,
   ScriptStatus,
+  ScriptWithLastExecution,
   Execution,
   ExecutionStatus,
   LogLine,

@@ -22,7 +22,7 @@ import { limitsWrapper, resolveLimits, validateRunAs, type ResolvedLimits, type 
 import { resolveRuntimes } from './process/runtimes.js';
 import { findExecutable } from './process/which.js';
 import type { RetryPolicy } from './retry.js';
-import type { Store } from './store.js';
+import type { ListScriptsQuery, Store } from './store.js';
 import type { Transport } from './transport.js';
 import type { ExecutionStatus, LineClassifier, LogLevel, LogStream, RuntimeConfig, ScriptStatus } from './types.js';
 import { DEFAULT_FILENAME_PATTERN, DEFAULT_MAX_UPLOAD_BYTES, type UploadOptions } from './upload.js';
@@ -182,6 +182,18 @@ export function durationMs(value: number | undefined, fallback: number, name: st
 function statelessPattern(pattern: RegExp): RegExp {
   if (!(pattern instanceof RegExp)) throw new ScriptRunnerError('validation', 'upload.pattern must be a RegExp');
   return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+}
+
+/** Most items in one page of a list. */
+export const MAX_PAGE = 1000;
+
+export function listScriptsQuery(options: ListScriptsOptions): ListScriptsQuery {
+  const status = options.status ?? 'active';
+  if (!['active', 'archived', 'all'].includes(status)) {
+    throw new ScriptRunnerError('validation', `status must be active, archived or all, got ${String(status)}`);
+  }
+  const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
+  return { status, limit, cursor: options.cursor ?? null };
 }
 
 export function checkId(id: unknown, what: string): string {

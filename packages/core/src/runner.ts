@@ -21,6 +21,8 @@ import {
   EXECUTION_STATUSES,
   LOG_LEVELS,
   LOG_STREAMS,
+  listScriptsQuery,
+  MAX_PAGE,
   positiveInt,
   resolveSettings,
   validateArgs,
@@ -33,11 +35,20 @@ import {
   type Settings,
 } from './options.js';
 import { validateEnv } from './process/env.js';
+import { listScriptsWithLastExecution } from './script-list.js';
 import type { Store } from './store.js';
 import { memoryStore } from './stores/memory.js';
 import type { Transport } from './transport.js';
 import { logFileTransport } from './transports/log-file.js';
-import { isTerminalStatus, type Execution, type LogLine, type Page, type Script, type ScriptRunnerEvents } from './types.js';
+import {
+  isTerminalStatus,
+  type Execution,
+  type LogLine,
+  type Page,
+  type Script,
+  type ScriptRunnerEvents,
+  type ScriptWithLastExecution,
+} from './types.js';
 import { validateUpload, type UploadInput } from './upload.js';
 
 export type { ListExecutionsOptions, ListScriptsOptions, Logger, ReadLogsOptions, RunOptions, ScriptRunnerOptions } from './options.js';
@@ -47,6 +58,11 @@ export interface ScriptRunner
   extends Pick<EventEmitter<ScriptRunnerEvents>, 'on' | 'once' | 'off' | 'listenerCount'> {
   uploadScript(input: UploadInput): Promise<Script>;
   listScripts(options?: ListScriptsOptions): Promise<Page<Script>>;
+  /**
+   * `listScripts` with each script's newest execution (null when it never ran): one store call
+   * when the store implements `listScriptsWithLastExecution`, else one more per listed script.
+   */
+  listScriptsWithLastExecution(options?: ListScriptsOptions): Promise<Page<ScriptWithLastExecution>>;
   getScript(id: string): Promise<Script>;
   getScriptContent(id: string): Promise<Uint8Array>;
   archiveScript(id: string): Promise<Script>;
@@ -67,7 +83,6 @@ export interface ScriptRunner
   close(): Promise<void>;
 }
 
-const MAX_PAGE = 1000;
 const MAX_LOG_PAGE = 10_000;
 const WAIT_POLL_MS = 500;
 /** Beyond killGraceMs, how long cancel() waits for a remote runner to report the end. */
@@ -135,12 +150,14 @@ class Runner extends EventHub implements ScriptRunner {
 
   async listScripts(options: ListScriptsOptions = {}): Promise<Page<Script>> {
     await this.ready;
-    const status = options.status ?? 'active';
-    if (!['active', 'archived', 'all'].includes(status)) {
-      throw new ScriptRunnerError('validation', `status must be active, archived or all, got ${String(status)}`);
-    }
-    const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
-    return this.storeCall(() => this.store.listScripts({ status, limit, cursor: options.cursor ?? null }));
+    const query = listScriptsQuery(options);
+    return this.storeCall(() => this.store.listScripts(query));
+  }
+
+  async listScriptsWithLastExecution(options: ListScriptsOptions = {}): Promise<Page<ScriptWithLastExecution>> {
+    await this.ready;
+    const query = listScriptsQuery(options);
+    return this.storeCall(() => listScriptsWithLastExecution(this.store, query));
   }
 
   async getScript(id: string): Promise<Script> {

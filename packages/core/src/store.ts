@@ -25,6 +25,7 @@ import type {
   Page,
   Script,
   ScriptStatus,
+  ScriptWithLastExecution,
 } from './types.js';
 
 /** A new script: every field of `Script` plus its bytes. */
@@ -44,7 +45,10 @@ export interface ScriptPatch {
 export type ExecutionPatch = Partial<Omit<Execution, 'id' | 'scriptId' | 'args' | 'queuedAt'>>;
 
 export interface UpdateExecutionOptions {
-  /** Apply only when the current status is one of these. */
+  /**
+   * Apply the patch only when the execution's current status is one of these. Terminal statuses
+   * listed here never match (a terminal execution is final); an empty list never matches.
+   */
   expect?: readonly ExecutionStatus[];
 }
 
@@ -104,6 +108,15 @@ export interface Store {
    */
   listScripts(query: ListScriptsQuery): Promise<Page<Script>>;
 
+  /**
+   * Optional: `listScripts` with each script's newest execution (`queuedAt` descending, then `id`
+   * descending, as `listExecutions` orders them; null when it never ran), in one call. Same
+   * query, filter, ordering and cursor rules as `listScripts`. Should not read every execution of
+   * the listed scripts, nor their content bytes. For a store without it the runner calls
+   * `listScripts` and then `listExecutions({ scriptId, limit: 1 })` once per script.
+   */
+  listScriptsWithLastExecution?(query: ListScriptsQuery): Promise<Page<ScriptWithLastExecution>>;
+
   /** Applies the patch; returns the updated script, or null when no script has that id. */
   updateScript(id: string, patch: ScriptPatch): Promise<Script | null>;
 
@@ -120,9 +133,24 @@ export interface Store {
   createExecution(execution: Execution): Promise<Execution>;
 
   /**
-   * Applies the patch as a guarded, forward-only transition. A terminal execution is never changed
-   * again; with `expect`, the patch applies only when the current status is one of those. Returns
-   * the execution as stored after the call (changed or not), or null when no execution has that id.
+   * Moves an execution forward, guarded by its current status. The patch applies only when all of
+   * these hold for the status stored at the moment of the write:
+   * - it is not terminal (`succeeded`, `failed`, `cancelled`, `timed_out`, `interrupted`; see
+   *   `isTerminalStatus`): a terminal execution is never changed again, with or without `expect`;
+   * - it is one of `options.expect`, when `expect` is given;
+   * - it is `queued`, when the patch sets `status: 'queued'` (a status never moves back).
+   * Otherwise nothing changes: not the status, not any other field of the patch. Fields absent or
+   * `undefined` in the patch are kept.
+   *
+   * Atomic: the check and the write are one conditional write (`UPDATE … WHERE id = ? AND status
+   * IN (…)`), never a read followed by a write another writer could slip between. Of concurrent
+   * calls that each expect a status the others leave (e.g. several moving one `running` execution
+   * to different terminal statuses with `expect: ['running']`), exactly one applies.
+   *
+   * Returns the execution as stored after the call, whether or not the patch applied, so the
+   * caller learns the truth (e.g. compare its `status` with the one asked for); it is read after
+   * the write, so a concurrent writer's later change may already show. Null only when no execution
+   * has that id. `updatableStatuses` computes the statuses the write may match.
    */
   updateExecution(id: string, patch: ExecutionPatch, options?: UpdateExecutionOptions): Promise<Execution | null>;
 

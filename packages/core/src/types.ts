@@ -72,6 +72,12 @@ export interface Execution {
   truncated: boolean;
 }
 
+/**
+ * A script with its newest execution (`queuedAt` descending, then `id` descending: the first item
+ * `listExecutions({ scriptId, limit: 1 })` returns), or null when it never ran.
+ */
+export type ScriptWithLastExecution = Script & { lastExecution: Execution | null };
+
 export type LogStream = 'stdout' | 'stderr' | 'system';
 export type LogLevel = 'info' | 'warn' | 'error';
 

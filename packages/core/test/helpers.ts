@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions } from '../src/index.js';
+import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions, type Store } from '../src/index.js';
 
 export const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures');
 
@@ -81,4 +81,20 @@ export function processesWith(marker: string): number[] {
     }
   }
   return found;
+}
+
+/** A store that records the name of every method called on it, then calls the real one. */
+export function countingStore<S extends Store>(inner: S): { store: S; calls: string[] } {
+  const calls: string[] = [];
+  const store = new Proxy(inner, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(key));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store, calls };
 }

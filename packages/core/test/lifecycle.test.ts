@@ -218,9 +218,9 @@ describe('close() racing other calls', () => {
     const inner = memoryStore();
     const store: Store = {
       ...inner,
-      async updateExecution(id, patch) {
+      async updateExecution(id, patch, options) {
         if (patch.status === 'interrupted') await new Promise((r) => setTimeout(r, 300));
-        return inner.updateExecution(id, patch);
+        return inner.updateExecution(id, patch, options);
       },
     };
     const runner = createScriptRunner({ store, concurrency: 1, logger: silentLogger });
@@ -311,9 +311,9 @@ describe('store faults', () => {
     let failFinal = true;
     const store: Store = {
       ...inner,
-      async updateExecution(id, patch) {
+      async updateExecution(id, patch, options) {
         if (failFinal && patch.finishedAt) throw new Error('disk full');
-        return inner.updateExecution(id, patch);
+        return inner.updateExecution(id, patch, options);
       },
     };
     const runner = makeRunner({ store, storeRetry: { attempts: 2, minDelayMs: 5, maxDelayMs: 5 } });

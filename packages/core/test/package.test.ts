@@ -11,6 +11,7 @@ const publicNames = [
   'memoryStore',
   'encodeCursor',
   'decodeCursor',
+  'updatableStatuses',
   'ScriptRunnerError',
   'isScriptRunnerError',
   'isTerminalStatus',

@@ -1,7 +1,7 @@
 /**
  * What prismaStore needs from a PrismaClient, typed structurally so that any client generated from
  * a schema that includes `prisma/scriptrunner.prisma` fits — the application's own client, with its
- * own models beside ours. Only the three model delegates and three client methods are used.
+ * own models beside ours. Only the three model delegates and four client methods are used.
  */
 
 // Prisma's delegate methods are generic over their arguments; a structural type cannot name those
@@ -27,6 +27,9 @@ export interface PrismaClientLike {
   $executeRawUnsafe: (query: string, ...values: any[]) => Promise<number>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   $queryRawUnsafe: (query: string, ...values: any[]) => Promise<any>;
+  /** The tag function: Prisma writes each provider's own placeholders for the values. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  $queryRaw: (query: TemplateStringsArray, ...values: any[]) => Promise<any>;
 }
 
 export interface ScriptRow {

@@ -46,6 +46,7 @@ export function ownedStore(
     getScript: gate(inner.getScript),
     getScriptContent: gate(inner.getScriptContent),
     listScripts: gate(inner.listScripts),
+    listScriptsWithLastExecution: gate(inner.listScriptsWithLastExecution),
     updateScript: gate(inner.updateScript),
     recordRun: gate(inner.recordRun),
     createExecution: gate(inner.createExecution),

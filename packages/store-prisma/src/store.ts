@@ -5,6 +5,7 @@
 import {
   decodeCursor,
   encodeCursor,
+  updatableStatuses,
   type CreateScriptInput,
   type Execution,
   type ExecutionPatch,
@@ -14,9 +15,12 @@ import {
   type LogLine,
   type LogStream,
   type Page,
+  type ListScriptsQuery,
   type Script,
   type ScriptStatus,
+  type ScriptWithLastExecution,
   type Store,
+  type UpdateExecutionOptions,
 } from '@scriptrunner/core';
 import type { ExecutionRow, PrismaClientLike, ScriptRow } from './client.js';
 import { decodeChunk, encodeChunks } from './codec.js';
@@ -82,6 +86,24 @@ function pageOf<T extends { id: string }>(rows: T[], limit: number, time: (row: 
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(time(last), last.id) : null };
 }
 
+/**
+ * `SELECT` of the newest execution id of each given script, one row per script (null id when it
+ * never ran), as the strings of a tagged template so Prisma binds the ids with each provider's own
+ * placeholders. The correlated `ORDER BY … LIMIT 1` reads one entry of the (scriptId, queuedAt, id)
+ * index per script: Prisma's `include: { executions: { take: 1 } }` would fetch every execution of
+ * the page's scripts and drop all but one in memory. Tables are named unqualified, as the SQL of
+ * `applyMigrations` creates them.
+ */
+function newestExecutionIdsSql(count: number): TemplateStringsArray {
+  const parts = [
+    'SELECT (SELECT e."id" FROM "scriptrunner_executions" e WHERE e."scriptId" = s."id" ' +
+      'ORDER BY e."queuedAt" DESC, e."id" DESC LIMIT 1) AS "id" FROM "scriptrunner_scripts" s WHERE s."id" IN (',
+    ...Array.from({ length: count - 1 }, () => ', '),
+    ')',
+  ];
+  return Object.assign([...parts], { raw: parts });
+}
+
 function defined<T extends object>(patch: T): Partial<T> {
   return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -90,7 +112,10 @@ function defined<T extends object>(patch: T): Partial<T> {
  * A Store on your own PrismaClient. The client is yours: the store never connects, disconnects or
  * migrates it (use `applyMigrations` or `prisma migrate deploy` once).
  */
-export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOptions = {}): Store {
+export function prismaStore(
+  prisma: PrismaClientLike,
+  options: PrismaStoreOptions = {},
+): Store & Required<Pick<Store, 'listScriptsWithLastExecution'>> {
   const limits = { maxLines: options.maxChunkLines ?? 2_000, maxChars: options.maxChunkChars ?? 1_000_000 };
   const scripts = prisma.scriptRunnerScript;
   const executions = prisma.scriptRunnerExecution;
@@ -100,6 +125,25 @@ export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOption
   async function getScript(id: string): Promise<Script | null> {
     const row = (await scripts.findUnique({ where: { id }, ...withoutContent })) as ScriptRow | null;
     return row ? toScript(row) : null;
+  }
+
+  async function listScripts(query: ListScriptsQuery): Promise<Page<Script>> {
+    const status = query.status ?? 'active';
+    const where: object[] = [];
+    if (status !== 'all') where.push({ status });
+    if (query.cursor) {
+      const after = afterCursor('createdAt', query.cursor);
+      if (after === null) return { items: [], nextCursor: null };
+      where.push(after);
+    }
+    const rows = (await scripts.findMany({
+      where: { AND: where },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+      ...withoutContent,
+    })) as ScriptRow[];
+    const page = pageOf(rows, query.limit, (r) => r.createdAt);
+    return { items: page.items.map(toScript), nextCursor: page.nextCursor };
   }
 
   async function getExecution(id: string): Promise<Execution | null> {
@@ -124,23 +168,23 @@ export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOption
       return row ? new Uint8Array(row.content) : null;
     },
 
-    async listScripts(query) {
-      const status = query.status ?? 'active';
-      const where: object[] = [];
-      if (status !== 'all') where.push({ status });
-      if (query.cursor) {
-        const after = afterCursor('createdAt', query.cursor);
-        if (after === null) return { items: [], nextCursor: null };
-        where.push(after);
-      }
-      const rows = (await scripts.findMany({
-        where: { AND: where },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: query.limit + 1,
-        ...withoutContent,
-      })) as ScriptRow[];
-      const page = pageOf(rows, query.limit, (r) => r.createdAt);
-      return { items: page.items.map(toScript), nextCursor: page.nextCursor };
+    listScripts,
+
+    async listScriptsWithLastExecution(query): Promise<Page<ScriptWithLastExecution>> {
+      const page = await listScripts(query);
+      if (page.items.length === 0) return { items: [], nextCursor: page.nextCursor };
+      const ids = page.items.map((s) => s.id);
+      const newest = (await prisma.$queryRaw(newestExecutionIdsSql(ids.length), ...ids)) as Array<{ id: string | null }>;
+      const executionIds = newest.flatMap((row) => (row.id === null ? [] : [row.id]));
+      const rows =
+        executionIds.length === 0
+          ? []
+          : ((await executions.findMany({ where: { id: { in: executionIds } } })) as ExecutionRow[]);
+      const byScript = new Map(rows.map((row) => [row.scriptId, toExecution(row)]));
+      return {
+        items: page.items.map((script) => ({ ...script, lastExecution: byScript.get(script.id) ?? null })),
+        nextCursor: page.nextCursor,
+      };
     },
 
     async updateScript(id, patch) {
@@ -166,12 +210,17 @@ export function prismaStore(prisma: PrismaClientLike, options: PrismaStoreOption
       return toExecution(row);
     },
 
-    async updateExecution(id, patch: ExecutionPatch) {
+    async updateExecution(id, patch: ExecutionPatch, options?: UpdateExecutionOptions) {
       const data = defined(patch);
       // The column is a 32-bit Int (about 24.8 days); a longer run must not fail its final write.
       if (typeof data.durationMs === 'number') data.durationMs = Math.min(data.durationMs, INT32_MAX);
-      const { count } = (await executions.updateMany({ where: { id }, data })) as { count: number };
-      return count === 0 ? null : getExecution(id);
+      const allowed = updatableStatuses(patch, options);
+      // One UPDATE … WHERE id = ? AND status IN (…): the database checks and writes the row under
+      // one lock, so of concurrent transitions out of one status only the first can match.
+      if (allowed.length > 0 && Object.keys(data).length > 0) {
+        await executions.updateMany({ where: { id, status: { in: allowed } }, data });
+      }
+      return getExecution(id);
     },
 
     getExecution,

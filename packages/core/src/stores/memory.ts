@@ -9,13 +9,14 @@ import type {
   ListExecutionsQuery,
   ListScriptsQuery,
   ReadLogsQuery,
-  UpdateExecutionOptions,
   ScriptPatch,
   Store,
+  UpdateExecutionOptions,
 } from '../store.js';
-import { isTerminalStatus, type Execution, type Page, type Script } from '../types.js';
+import type { Execution, Page, Script, ScriptWithLastExecution } from '../types.js';
 import { compareNewestFirst, decodeCursor, encodeCursor, isAfterCursor } from './cursor.js';
 import { LogColumns } from './log-columns.js';
+import { updatableStatuses } from './transitions.js';
 
 function copyScript(script: Script): Script {
   return {
@@ -63,6 +64,13 @@ export function memoryStore(): Store {
   const executions = new Map<string, Execution>();
   const logs = new Map<string, LogColumns>();
 
+  async function listScripts(query: ListScriptsQuery): Promise<Page<Script>> {
+    const status = query.status ?? 'active';
+    const matching = [...scripts.values()].filter((s) => status === 'all' || s.status === status);
+    const result = page(matching, (s) => [s.createdAt.getTime(), s.id], query.limit, query.cursor);
+    return { items: result.items.map(copyScript), nextCursor: result.nextCursor };
+  }
+
   return {
     async createScript(input: CreateScriptInput) {
       const { content, ...script } = input;
@@ -81,11 +89,26 @@ export function memoryStore(): Store {
       return content ? new Uint8Array(content) : null;
     },
 
-    async listScripts(query: ListScriptsQuery) {
-      const status = query.status ?? 'active';
-      const matching = [...scripts.values()].filter((s) => status === 'all' || s.status === status);
-      const result = page(matching, (s) => [s.createdAt.getTime(), s.id], query.limit, query.cursor);
-      return { items: result.items.map(copyScript), nextCursor: result.nextCursor };
+    listScripts,
+
+    async listScriptsWithLastExecution(query: ListScriptsQuery): Promise<Page<ScriptWithLastExecution>> {
+      const result = await listScripts(query);
+      const newest = new Map<string, Execution | null>(result.items.map((s) => [s.id, null]));
+      for (const execution of executions.values()) {
+        if (!newest.has(execution.scriptId)) continue;
+        const current = newest.get(execution.scriptId);
+        const { queuedAt, id } = execution;
+        if (!current || compareNewestFirst(queuedAt.getTime(), id, current.queuedAt.getTime(), current.id) < 0) {
+          newest.set(execution.scriptId, execution);
+        }
+      }
+      return {
+        items: result.items.map((script) => {
+          const last = newest.get(script.id);
+          return { ...script, lastExecution: last ? copyExecution(last) : null };
+        }),
+        nextCursor: result.nextCursor,
+      };
     },
 
     async updateScript(id, patch: ScriptPatch) {
@@ -117,10 +140,8 @@ export function memoryStore(): Store {
     async updateExecution(id, patch: ExecutionPatch, options?: UpdateExecutionOptions) {
       const execution = executions.get(id);
       if (!execution) return null;
-      // Forward only: a terminal execution never changes; `expect` guards the current status.
-      if (isTerminalStatus(execution.status) || (options?.expect !== undefined && !options.expect.includes(execution.status))) {
-        return copyExecution(execution);
-      }
+      // Check and write in one synchronous step: no other call runs between them.
+      if (!updatableStatuses(patch, options).includes(execution.status)) return copyExecution(execution);
       const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
       const updated = copyExecution({ ...execution, ...defined });
       executions.set(id, updated);

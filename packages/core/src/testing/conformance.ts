@@ -9,8 +9,18 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CreateScriptInput, Store } from '../store.js';
-import type { Execution, LogLevel, LogLine, LogStream, Script } from '../types.js';
+import type { CreateScriptInput, ListScriptsQuery, Store } from '../store.js';
+import {
+  TERMINAL_STATUSES,
+  type Execution,
+  type ExecutionStatus,
+  type LogLevel,
+  type LogLine,
+  type LogStream,
+  type Page,
+  type Script,
+  type ScriptWithLastExecution,
+} from '../types.js';
 
 export interface ConformanceFixture {
   store: Store;
@@ -219,6 +229,107 @@ export function runStoreConformance(
       });
     });
 
+    // Optional method: a store without it is reported as skipped here.
+    describe('scripts with their last execution', () => {
+      function listWithLast(skip: () => void): (query: ListScriptsQuery) => Promise<Page<ScriptWithLastExecution>> {
+        const method = store.listScriptsWithLastExecution;
+        if (!method) {
+          skip();
+          throw new Error('unreachable: the test is skipped');
+        }
+        return (query) => method.call(store, query);
+      }
+
+      /** What the store must answer: listScripts' items, each with listExecutions' first item. */
+      async function expected(items: Script[]): Promise<ScriptWithLastExecution[]> {
+        return Promise.all(
+          items.map(async (script) => {
+            const newest = await store.listExecutions({ scriptId: script.id, limit: 1 });
+            return { ...script, lastExecution: newest.items[0] ?? null };
+          }),
+        );
+      }
+
+      it('pairs each script with its newest execution, or null when it never ran', async (ctx) => {
+        const list = listWithLast(() => ctx.skip());
+        const base = Date.now() - 100_000;
+        const at = (seconds: number) => new Date(base + seconds * 1000);
+        const never = await createScript({ createdAt: at(0), updatedAt: at(0) });
+        const timed = await createScript({ createdAt: at(1), updatedAt: at(1) });
+        const tied = await createScript({ createdAt: at(2), updatedAt: at(2) });
+        // Inserted out of time order, so neither insertion order nor the largest id can pass for newest.
+        const newestTimed = await store.createExecution(sampleExecution(timed.id, { id: `${timed.id}-b`, queuedAt: at(20), status: 'running', startedAt: at(21) }));
+        await store.createExecution(sampleExecution(timed.id, { id: `${timed.id}-z`, queuedAt: at(10), status: 'succeeded' }));
+        await store.createExecution(sampleExecution(timed.id, { id: `${timed.id}-a`, queuedAt: at(15), status: 'failed' }));
+        // Equal queuedAt: the larger id is the newer one (the order of listExecutions).
+        const newestTied = await store.createExecution(sampleExecution(tied.id, { id: `${tied.id}-y`, queuedAt: at(30) }));
+        await store.createExecution(sampleExecution(tied.id, { id: `${tied.id}-x`, queuedAt: at(30) }));
+        await store.createExecution(sampleExecution(tied.id, { id: `${tied.id}-w`, queuedAt: at(5) }));
+
+        const page = await list({ status: 'all', limit: 10 });
+        expect(page.nextCursor).toBeNull();
+        expect(page.items).toEqual([
+          { ...tied, lastExecution: newestTied },
+          { ...timed, lastExecution: newestTimed },
+          { ...never, lastExecution: null },
+        ]);
+        // The same answer as listScripts + listExecutions(limit 1), and no script bytes in it.
+        expect(page.items).toEqual(await expected((await store.listScripts({ status: 'all', limit: 10 })).items));
+        for (const item of page.items) expect(item).not.toHaveProperty('content');
+
+        // A later change shows: the list is read, not cached.
+        const finishedAt = at(40);
+        await store.updateExecution(newestTimed.id, { status: 'succeeded', exitCode: 0, finishedAt, durationMs: 19_000 });
+        const again = await list({ status: 'all', limit: 10 });
+        expect(again.items[1]!.lastExecution).toEqual({ ...newestTimed, status: 'succeeded', exitCode: 0, finishedAt, durationMs: 19_000 });
+      });
+
+      it('filters by script status like listScripts', async (ctx) => {
+        const list = listWithLast(() => ctx.skip());
+        const base = Date.now() - 100_000;
+        const active = await createScript({ createdAt: new Date(base), updatedAt: new Date(base) });
+        const archived = await createScript({ createdAt: new Date(base + 1000), updatedAt: new Date(base + 1000), status: 'archived' });
+        const archivedRun = await store.createExecution(sampleExecution(archived.id, { status: 'succeeded' }));
+        const activeRun = await store.createExecution(sampleExecution(active.id));
+
+        expect((await list({ limit: 10 })).items).toEqual([{ ...active, lastExecution: activeRun }]);
+        expect((await list({ status: 'active', limit: 10 })).items).toEqual([{ ...active, lastExecution: activeRun }]);
+        expect((await list({ status: 'archived', limit: 10 })).items).toEqual([{ ...archived, lastExecution: archivedRun }]);
+        expect((await list({ status: 'all', limit: 10 })).items.map((s) => s.id)).toEqual([archived.id, active.id]);
+      });
+
+      it('pages with cursors like listScripts, visiting every script once', async (ctx) => {
+        const list = listWithLast(() => ctx.skip());
+        const base = Date.now() - 100_000;
+        const created: Script[] = [];
+        for (let i = 0; i < 7; i++) {
+          // Two scripts share each timestamp so the id tie-break is exercised.
+          const at = new Date(base + Math.floor(i / 2) * 1000);
+          const script = await createScript({ createdAt: at, updatedAt: at, status: i === 3 ? 'archived' : 'active' });
+          created.push(script);
+          for (let run = 0; run < i % 3; run++) {
+            await store.createExecution(sampleExecution(script.id, { queuedAt: new Date(base + 10_000 + run * 1000) }));
+          }
+        }
+        for (const status of ['all', 'active'] as const) {
+          const seen: ScriptWithLastExecution[] = [];
+          let cursor: string | null = null;
+          let pages = 0;
+          do {
+            const page = await list({ status, limit: 3, cursor });
+            expect(page.items.length).toBeLessThanOrEqual(3);
+            seen.push(...page.items);
+            cursor = page.nextCursor;
+            pages++;
+          } while (cursor !== null && pages < 10);
+          const all = await store.listScripts({ status, limit: 100 });
+          expect(seen).toEqual(await expected(all.items));
+          expect(new Set(seen.map((s) => s.id)).size).toBe(status === 'all' ? 7 : 6);
+        }
+        expect(await list({ status: 'all', limit: 10, cursor: 'not-a-cursor!!' })).toEqual({ items: [], nextCursor: null });
+      });
+    });
+
     describe('executions', () => {
       it('stores an execution and returns it unchanged', async () => {
         const script = await createScript();
@@ -259,6 +370,126 @@ export function runStoreConformance(
         expect(final).toEqual(expected);
         expect(await store.getExecution(execution.id)).toEqual(expected);
         expect(await store.updateExecution('missing', { status: 'failed' })).toBeNull();
+      });
+
+      it('applies a patch when the current status is expected', async () => {
+        const script = await createScript();
+        const execution = await store.createExecution(sampleExecution(script.id));
+        const startedAt = new Date(execution.queuedAt.getTime() + 5);
+        const running = await store.updateExecution(execution.id, { status: 'running', startedAt }, { expect: ['queued'] });
+        expect(running).toEqual({ ...execution, status: 'running', startedAt });
+        expect(await store.getExecution(execution.id)).toEqual(running);
+        // A patch without a status, guarded by the status it keeps.
+        const counted = await store.updateExecution(execution.id, { lineCount: 7 }, { expect: ['queued', 'running'] });
+        expect(counted).toEqual({ ...running, lineCount: 7 });
+        expect(await store.getExecution(execution.id)).toEqual(counted);
+      });
+
+      it('changes nothing when the current status is not expected, and returns the stored record', async () => {
+        const script = await createScript();
+        const execution = await store.createExecution(
+          sampleExecution(script.id, { status: 'running', startedAt: new Date(), lineCount: 3 }),
+        );
+        const finish = { status: 'succeeded' as const, exitCode: 0, finishedAt: new Date(), durationMs: 10, lineCount: 9 };
+        expect(await store.updateExecution(execution.id, finish, { expect: ['queued'] })).toEqual(execution);
+        expect(await store.updateExecution(execution.id, finish, { expect: [] })).toEqual(execution);
+        expect(await store.updateExecution(execution.id, { lineCount: 4 }, { expect: ['queued'] })).toEqual(execution);
+        expect(await store.getExecution(execution.id)).toEqual(execution);
+        expect(await store.updateExecution('missing', finish, { expect: ['running'] })).toBeNull();
+      });
+
+      it('never changes a terminal execution, with or without expect', async () => {
+        const script = await createScript();
+        const all: ExecutionStatus[] = ['queued', 'running', ...TERMINAL_STATUSES];
+        for (const status of TERMINAL_STATUSES) {
+          const finishedAt = new Date();
+          const execution = await store.createExecution(
+            sampleExecution(script.id, { status, finishedAt, durationMs: 0, errorMessage: status === 'succeeded' ? null : 'ended' }),
+          );
+          const patches = [
+            { status: 'running' as const, startedAt: new Date() },
+            { status: 'failed' as const, errorMessage: 'overwritten' },
+            { status, lineCount: 99 },
+            { lineCount: 99, truncated: true },
+          ];
+          for (const patch of patches) {
+            for (const options of [undefined, { expect: [status] }, { expect: all }]) {
+              const result = await store.updateExecution(execution.id, patch, options);
+              expect({ status, patch, options, result }).toEqual({ status, patch, options, result: execution });
+            }
+          }
+          expect(await store.getExecution(execution.id)).toEqual(execution);
+        }
+
+        // Ended through an update, it stays ended too.
+        const run = await store.createExecution(sampleExecution(script.id, { status: 'running', startedAt: new Date() }));
+        const ended = await store.updateExecution(run.id, { status: 'timed_out', finishedAt: new Date(), durationMs: 5 });
+        expect(ended!.status).toBe('timed_out');
+        expect(await store.updateExecution(run.id, { status: 'succeeded', exitCode: 0 })).toEqual(ended);
+        expect(await store.updateExecution(run.id, { lineCount: 12 })).toEqual(ended);
+        expect(await store.getExecution(run.id)).toEqual(ended);
+      });
+
+      it('never moves a status back to queued', async () => {
+        const script = await createScript();
+        const running = await store.createExecution(sampleExecution(script.id, { status: 'running', startedAt: new Date() }));
+        expect(await store.updateExecution(running.id, { status: 'queued', startedAt: null })).toEqual(running);
+        expect(await store.updateExecution(running.id, { status: 'queued' }, { expect: ['running'] })).toEqual(running);
+        expect(await store.getExecution(running.id)).toEqual(running);
+        const queued = await store.createExecution(sampleExecution(script.id));
+        expect(await store.updateExecution(queued.id, { status: 'queued', lineCount: 1 })).toEqual({ ...queued, lineCount: 1 });
+      });
+
+      it('lets exactly one of 20 concurrent writers end a running execution', async () => {
+        const script = await createScript();
+        const startedAt = new Date();
+        const execution = await store.createExecution(sampleExecution(script.id, { status: 'running', startedAt }));
+        const writers = Array.from({ length: 20 }, (_, i) => ({
+          status: TERMINAL_STATUSES[i % TERMINAL_STATUSES.length]!,
+          finishedAt: new Date(startedAt.getTime() + 1000 + i),
+          durationMs: 1000 + i,
+          lineCount: i,
+          errorMessage: `writer ${i}`,
+        }));
+        const results = await Promise.all(writers.map((patch) => store.updateExecution(execution.id, patch, { expect: ['running'] })));
+        const stored = await store.getExecution(execution.id);
+        // The stored record is one writer's whole patch, never a mix of several.
+        const winner = writers.findIndex((patch) => patch.errorMessage === stored!.errorMessage);
+        expect(winner).toBeGreaterThanOrEqual(0);
+        expect(stored).toEqual({ ...execution, ...writers[winner]! });
+        // Every caller learns that same truth, the winner and the 19 refused alike.
+        for (const result of results) expect(result).toEqual(stored);
+      });
+
+      it('lets exactly one of queued → running and queued → cancelled win', async () => {
+        const script = await createScript();
+        const executions = await Promise.all(Array.from({ length: 10 }, () => store.createExecution(sampleExecution(script.id))));
+        const outcomes = await Promise.all(
+          executions.map(async (execution) => {
+            const startedAt = new Date(execution.queuedAt.getTime() + 5);
+            const finishedAt = new Date(execution.queuedAt.getTime() + 6);
+            const [started, cancelled] = await Promise.all([
+              store.updateExecution(execution.id, { status: 'running', startedAt }, { expect: ['queued'] }),
+              store.updateExecution(
+                execution.id,
+                { status: 'cancelled', finishedAt, durationMs: 0, errorMessage: 'cancelled' },
+                { expect: ['queued'] },
+              ),
+            ]);
+            const stored = await store.getExecution(execution.id);
+            const asWon =
+              stored!.status === 'running'
+                ? { ...execution, status: 'running', startedAt }
+                : { ...execution, status: 'cancelled', finishedAt, durationMs: 0, errorMessage: 'cancelled' };
+            // Only the winner's fields landed: a started run has no finishedAt, a cancelled one never started.
+            expect(stored).toEqual(asWon);
+            // Both callers get the stored record: the winner its own write, the loser the one that refused it.
+            expect(cancelled).toEqual(stored);
+            expect(started).toEqual(stored);
+            return stored!.status;
+          }),
+        );
+        expect(outcomes.every((status) => status === 'running' || status === 'cancelled')).toBe(true);
       });
 
       it('lists newest first with scriptId/status filters and cursors', async () => {
