@@ -216,3 +216,29 @@ describe('sandbox probe', () => {
     }
   });
 });
+
+describe('a run whose execution another node ended meanwhile', () => {
+  it('does not overwrite the end (its final write is refused) and publishes no second finished', async () => {
+    const store = memoryStore();
+    const dispatcher = new DirectDispatcher();
+    const runner = makeRunner({ store, isolation: 'none', dispatcher });
+    const finished = finishedEvents(runner);
+    const script = await runner.uploadScript({
+      filename: 'test_wait.py',
+      content: Buffer.from('import time\nprint("ready", flush=True)\ntime.sleep(600)\n'),
+    });
+    const queued = await runner.run(script.id);
+    expect(await waitUntil(async () => (await runner.readLogs(queued.id)).some((l) => l.text === 'ready'), 20_000)).toBe(true);
+    // Another node decided this worker was dead (its lock lapsed) and ended the execution.
+    const elsewhere = await store.updateExecution(
+      queued.id,
+      { status: 'interrupted', finishedAt: new Date(), errorMessage: 'the worker running this execution stopped before it finished' },
+      { expect: ['running'] },
+    );
+    expect(elsewhere!.status).toBe('interrupted');
+    const final = await runner.cancel(queued.id);
+    expect(final).toEqual(elsewhere);
+    expect(await store.getExecution(queued.id)).toEqual(elsewhere);
+    expect(finished.filter((e) => e.id === queued.id)).toEqual([]);
+  });
+});
