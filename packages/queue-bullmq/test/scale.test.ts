@@ -24,6 +24,12 @@ if (!available && process.env.CI !== 'true') console.warn(`[scale.test] ${REDIS_
 
 /** Short locks so a killed worker's run is recovered quickly: bound = LOCK_MS + LOCK_MS/2 + pickup. */
 const LOCK_MS = 3000;
+/**
+ * How long after an abandoned execution is stored as ended the run directories its dead worker left
+ * on this machine may still be there: the runner that ends it removes them right after storing and
+ * publishing the end (milliseconds normally; the bound leaves room for a loaded CI machine).
+ */
+const LEFT_DIRECTORY_MS = 5000;
 
 const py = (...lines: string[]) => lines.join('\n') + '\n';
 
@@ -192,8 +198,11 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     const took = Date.now() - killedAt;
     expect(interrupted).toMatchObject({ status: 'interrupted', lineCount: 1 });
     expect(interrupted.errorMessage).toContain('stopped before it finished');
-    // The survivor (same machine, same work directory) removed what the victim left.
-    expect(existsSync(runs) ? readdirSync(runs).filter((d) => d.startsWith(victimRun.id)) : []).toEqual([]);
+    // The survivor (same machine, same work directory) removes what the victim left — after it
+    // stored and published the end, so wait for it (bounded) rather than look once.
+    const leftOf = () => (existsSync(runs) ? readdirSync(runs).filter((d) => d.startsWith(victimRun.id)) : []);
+    await waitUntil(() => leftOf().length === 0, LEFT_DIRECTORY_MS);
+    expect(leftOf()).toEqual([]);
     // Documented bound: lockDuration + stalledInterval (+ pickup); here 3 s + 1.5 s.
     expect(took).toBeLessThan(LOCK_MS + LOCK_MS / 2 + 3000);
     const finals = await Promise.all(queued.map((q) => waitForTerminal(q.id)));
