@@ -785,13 +785,30 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         return true;
       },
       endUnstarted: async (executionId, status, message) => {
-        const execution = await this.store.getExecution(executionId).catch(() => null);
-        if (execution === null || isTerminalStatus(execution.status)) return execution;
-        // Started by a runner that is gone (its job came back to the queue): keep what it stored.
-        // (The message the caller chose speaks of a run that never started; this one did.)
-        if (execution.status === 'running' && !this.active.has(executionId)) return this.endAbandoned(execution, status);
-        await this.endUnstarted(execution, status, message);
-        return this.store.getExecution(executionId).catch(() => null);
+        try {
+          const execution = await this.store.getExecution(executionId).catch(() => null);
+          if (execution === null || isTerminalStatus(execution.status)) return execution;
+          // Started by a runner that is gone (its job came back to the queue): keep what it stored.
+          // (The message the caller chose speaks of a run that never started; this one did.)
+          if (execution.status === 'running' && !this.active.has(executionId)) return await this.endAbandoned(execution, status);
+          await this.endUnstarted(execution, status, message);
+          return await this.store.getExecution(executionId).catch(() => null);
+        } catch (error) {
+          // Dispatchers call this from event handlers: a rejection there would end the process.
+          this.reportError(new ScriptRunnerError('store', `could not end execution ${executionId}: ${describeError(error)}`, { cause: error }));
+          return null;
+        }
+      },
+      endAbandoned: async (executionId) => {
+        try {
+          const execution = await withRetry(() => this.store.getExecution(executionId), this.settings.storeRetry);
+          // Only `running` and not here: a `queued` one never ran and may be starting on a worker now.
+          if (execution === null || execution.status !== 'running' || this.active.has(executionId)) return execution;
+          return await this.endAbandoned(execution);
+        } catch (error) {
+          this.reportError(new ScriptRunnerError('store', `could not end execution ${executionId}: ${describeError(error)}`, { cause: error }));
+          return null;
+        }
       },
       emit: (event) => this.emitLocal(event),
       error: (error) => this.reportError(error),
