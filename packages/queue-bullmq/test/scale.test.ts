@@ -2,7 +2,7 @@
  * Scale-out end to end: real redis-server and PostgreSQL started here, two web nodes and two
  * workers as separate OS processes, real socket.io-client and REST clients.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createScriptRunnerClient, type ScriptRunnerClient } from '@scriptrunner/client';
@@ -47,6 +47,18 @@ const COUNTER = py(
   'for i in range(1, count + 1):',
   '    print(f"line {i}")',
   '    if i % per == 0: time.sleep(pause)',
+);
+
+/** As COUNTER, but at line `gate` it waits for a file named `go` in its run directory. */
+const GATED = py(
+  'import os, sys, time',
+  'count, per, pause, gate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])',
+  'for i in range(1, count + 1):',
+  '    print(f"line {i}")',
+  '    if i % per == 0: time.sleep(pause)',
+  '    if i == gate:',
+  '        sys.stdout.flush()',
+  '        while not os.path.exists("go"): time.sleep(0.02)',
 );
 
 const SLEEPER = py('import sys, time', 'print("started", sys.argv[1], flush=True)', 'time.sleep(float(sys.argv[2]))', 'print("done")');
@@ -94,7 +106,7 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     socketA = connect(`${originOf(webA)}/scriptrunner`, { transports: ['websocket'] });
     clientA = createScriptRunnerClient({ baseUrl: `${originOf(webA)}/api`, socket: socketA });
     clientB = createScriptRunnerClient({ baseUrl: `${originOf(webB)}/api` });
-    for (const [name, code] of Object.entries({ counter: COUNTER, sleeper: SLEEPER, marked: MARKED })) {
+    for (const [name, code] of Object.entries({ counter: COUNTER, gated: GATED, sleeper: SLEEPER, marked: MARKED })) {
       scripts[name] = (await clientB.uploadScript(new Blob([code]), { filename: `test_scale_${name}.py` })).id;
     }
   }, 120_000);
@@ -204,6 +216,7 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
 
     const interrupted = await waitForTerminal(victimRun.id, 30_000);
     const took = Date.now() - killedAt;
+    console.log(`[scale.test] worker killed mid-run: its execution interrupted ${took} ms after kill -9 (bound ${MARK_BOUND_MS} ms)`);
     expect(interrupted).toMatchObject({ status: 'interrupted', lineCount: 1 });
     expect(interrupted.errorMessage).toContain('stopped before it finished');
     // The survivor (same machine, same work directory) removes what the victim left — after it
@@ -249,7 +262,11 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
       MARK_BOUND_MS,
       50,
     );
-    console.log(`[scale.test] busy worker killed: both its executions interrupted ${took} ms after kill -9 (bound ${MARK_BOUND_MS} ms)`);
+    // Which node ended them (the survivor's stalled check, or a web node's scan): for the report only.
+    const bySurvivor = victimIds.filter((id) => survivor.messages.some((m) => m.finished === id)).length;
+    console.log(
+      `[scale.test] busy worker killed: both its executions interrupted ${took} ms after kill -9 (bound ${MARK_BOUND_MS} ms; ${bySurvivor} of 2 ended by the surviving worker, the rest by a web node)`,
+    );
     expect(took).toBeGreaterThanOrEqual(0);
     expect(took).toBeLessThan(MARK_BOUND_MS);
     for (const id of victimIds) {
@@ -447,7 +464,11 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
 
   it('Redis restarted mid-run: no line lost from the store; a viewer on web node A ends complete', async () => {
     const count = 4000;
-    const execution = await clientB.run(scripts.counter!, { args: [String(count), '100', '0.05'] });
+    // Lines keep coming while Redis is down, but the run cannot end before the test lets it: at
+    // line 3000 it waits for a file the test writes into its run directory after the restart.
+    const execution = await clientB.run(scripts.gated!, { args: [String(count), '100', '0.05', '3000'] });
+    const runs = join(tmpdir(), 'scriptrunner');
+    const runDirectory = () => (existsSync(runs) ? readdirSync(runs).find((d) => d.startsWith(`${execution.id}-`)) : undefined);
     const seen: number[] = [];
     let finishedWith: Execution | null = null;
     const stop = clientA.followExecution(execution.id, {
@@ -457,10 +478,13 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
       },
     });
     try {
-      await waitUntil(() => seen.length >= 500, 20_000);
+      expect(await waitUntil(() => seen.length >= 500, 20_000)).toBe(true);
       await redis.restart(500);
       // The restart happened mid-run, not after it.
       expect((await store.getExecution(execution.id))?.status).toBe('running');
+      const directory = runDirectory();
+      expect(directory).toBeDefined();
+      writeFileSync(join(runs, directory!, 'go'), '');
       const final = await waitForTerminal(execution.id, 60_000);
       expect(final).toMatchObject({ status: 'succeeded', lineCount: count });
       const stored = await store.readLogs(execution.id, { afterSeq: 0, limit: 10_000 });
