@@ -14,6 +14,9 @@
  *   pipeline, store and events. `execute` never rejects and never runs an execution twice: one
  *   that is no longer `queued` (a worker died while running it and the job came back) is ended as
  *   `interrupted` instead.
+ * - A runner that dies mid-run leaves its execution `running`. Whichever attached runner learns of
+ *   it first (the dispatcher's own liveness truth, e.g. a job lock that expired) calls
+ *   `host.endAbandoned(id)`; several may, and only a `running` execution not running there ends.
  * - `cancel()` of an execution the runner does not run itself calls `dispatcher.cancel(id)`;
  *   the dispatcher removes it from its queue (then calls `host.endUnstarted`) or asks the runner
  *   running it to `host.stop` it.
@@ -37,8 +40,24 @@ export interface DispatchHost {
   execute(request: DispatchRequest): Promise<Execution | null>;
   /** Stops an execution if it runs here; false when it does not. */
   stop(executionId: string, reason: 'cancelled' | 'interrupted', message: string): boolean;
-  /** Ends a stored execution that never started (removed from the queue), and publishes it. */
+  /**
+   * Ends a stored execution that never started (removed from the queue), and publishes it. One
+   * found `running` but not running here (its runner is gone) ends as `endAbandoned` ends it, with
+   * `status`. Resolves with the record as stored afterwards; null when there is none or the store
+   * failed (reported through `error`). Never rejects.
+   */
   endUnstarted(executionId: string, status: ExecutionStatus, message: string): Promise<Execution | null>;
+  /**
+   * Ends an execution whose runner died mid-run: one stored as `running` that does not run here
+   * ends `interrupted`, keeping (and counting) the lines stored so far, and is published. Anything
+   * else is left as it is: `queued` (it never ran; a worker may be starting it right now), terminal,
+   * or running here. Resolves with the record as stored afterwards; null when there is none or the
+   * store failed (reported through `error`). Never rejects. Call it only when the runner is known
+   * to be gone (for BullMQ: the job's lock expired): a live run is ended too. Several runners
+   * calling it for one execution leave it `interrupted` once: the store's guarded transition lets
+   * one of them end it, and only that one publishes `execution:finished`.
+   */
+  endAbandoned(executionId: string): Promise<Execution | null>;
   /** An event published by another runner: emitted to this runner's listeners. */
   emit(event: RunnerEvent): void;
   /** Reports a failure through the runner's `error` event (or its logger). */

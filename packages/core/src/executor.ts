@@ -176,10 +176,27 @@ export class Executor implements DispatchHost {
       if (execution === null || isTerminalStatus(execution.status)) return execution;
       // Started by a runner that is gone (its job came back to the queue): keep what it stored.
       // (The message the caller chose speaks of a run that never started; this one did.)
-      if (execution.status === 'running') return await this.endAbandoned(execution, status);
+      if (execution.status === 'running') return await this.finishAbandoned(execution, status);
       return await this.endQueued(execution, status, message);
     } catch (error) {
-      this.events.error(error);
+      // Dispatchers call this from event handlers: a rejection there would end the process.
+      this.events.error(new ScriptRunnerError('store', `could not end execution ${executionId}: ${describeError(error)}`, { cause: error }));
+      return null;
+    }
+  }
+
+  /**
+   * Ends an execution whose runner died mid-run (its dispatcher knows: e.g. a job lock expired).
+   * Only one stored `running` that does not run here; a `queued` one never ran and may be starting
+   * on a worker right now. Never rejects.
+   */
+  async endAbandoned(executionId: string): Promise<Execution | null> {
+    try {
+      const execution = await this.retried(() => this.settings.store.getExecution(executionId));
+      if (execution === null || execution.status !== 'running' || this.tracked.has(executionId)) return execution;
+      return await this.finishAbandoned(execution);
+    } catch (error) {
+      this.events.error(new ScriptRunnerError('store', `could not end execution ${executionId}: ${describeError(error)}`, { cause: error }));
       return null;
     }
   }
@@ -209,7 +226,7 @@ export class Executor implements DispatchHost {
     const { store, runtimes } = this.settings;
     const execution = await this.retried(() => store.getExecution(id));
     if (execution === null || isTerminalStatus(execution.status)) return execution;
-    if (execution.status === 'running') return this.endAbandoned(execution);
+    if (execution.status === 'running') return this.finishAbandoned(execution);
     if (this.closed) return this.endQueued(execution, 'interrupted', 'the runner was closed before it started');
     const script = await this.retried(() => store.getScript(execution.scriptId));
     const runtime = script ? runtimes[script.runtime] : undefined;
@@ -242,7 +259,7 @@ export class Executor implements DispatchHost {
   }
 
   /** Ends an execution whose runner died while running it, with the lines that runner stored. */
-  private async endAbandoned(
+  private async finishAbandoned(
     execution: Execution,
     status: ExecutionStatus = 'interrupted',
     errorMessage = 'the worker running this execution stopped before it finished',

@@ -393,6 +393,68 @@ describe('dispatch: an execution whose worker died', () => {
     expect(ended!.durationMs!).toBeGreaterThanOrEqual(1000);
   });
 
+  it('endAbandoned ends only a running execution that does not run here; queued, over and local ones stay as they are', async () => {
+    const { store, web, worker, workerSide } = pair();
+    const seen = record(web);
+    const script = await store.createScript(sampleScript());
+    const abandoned = await store.createExecution(sampleExecution(script.id));
+    await store.updateExecution(abandoned.id, { status: 'running', startedAt: new Date(Date.now() - 1000) });
+    await store.appendLogs(abandoned.id, sampleLines(abandoned.id, 1, 5));
+    const queued = await store.createExecution(sampleExecution(script.id));
+    const over = await store.createExecution(sampleExecution(script.id, { status: 'succeeded', exitCode: 0, finishedAt: new Date(), durationMs: 5 }));
+
+    const ended = await workerSide.host.endAbandoned(abandoned.id);
+    expect(ended).toMatchObject({ status: 'interrupted', lineCount: 5, errorMessage: 'the worker running this execution stopped before it finished' });
+    expect(ended!.durationMs!).toBeGreaterThanOrEqual(1000);
+    expect(await store.getExecution(abandoned.id)).toEqual(ended);
+    expect(await waitUntil(() => seen.finished(abandoned.id) !== undefined, 2000)).toBe(true);
+    // A second node learning of the same death changes nothing.
+    expect(await workerSide.host.endAbandoned(abandoned.id)).toEqual(ended);
+    // Queued: it never ran, and a worker may be starting it right now.
+    expect(await workerSide.host.endAbandoned(queued.id)).toEqual(queued);
+    expect(await store.getExecution(queued.id)).toEqual(queued);
+    expect(await workerSide.host.endAbandoned(over.id)).toEqual(over);
+    expect(await workerSide.host.endAbandoned('no-such-execution')).toBeNull();
+
+    // Running on this very runner: alive, whatever its dispatcher was told.
+    const sleeper = await web.uploadScript({ filename: 'test_pid.py', content: PID_THEN_SLEEP });
+    const live = await web.run(sleeper.id);
+    expect(await waitUntil(() => seen.lines(live.id).length > 0, 5000)).toBe(true);
+    expect(await workerSide.host.endAbandoned(live.id)).toMatchObject({ id: live.id, status: 'running' });
+    expect((await worker.getExecution(live.id)).status).toBe('running');
+    expect(seen.finished(live.id)).toBeUndefined();
+  });
+
+  it.each(['readLogs', 'updateExecution'] as const)(
+    'endAbandoned and endUnstarted never reject when the store fails (%s): they report it and resolve null',
+    async (failing) => {
+      const store = memoryStore();
+      const broken: Store = {
+        ...store,
+        [failing]: async () => {
+          throw new Error('the database is down');
+        },
+      };
+      const { workerSide, worker } = pair({ store: broken, worker: { storeRetry: { attempts: 2, minDelayMs: 1, maxDelayMs: 1 } } });
+      const errors: Error[] = [];
+      worker.on('error', (error) => errors.push(error));
+      const script = await store.createScript(sampleScript());
+      const execution = await store.createExecution(sampleExecution(script.id));
+      await store.updateExecution(execution.id, { status: 'running', startedAt: new Date() });
+      await store.appendLogs(execution.id, sampleLines(execution.id, 1, 3));
+
+      await expect(workerSide.host.endAbandoned(execution.id)).resolves.toBeNull();
+      await expect(workerSide.host.endUnstarted(execution.id, 'interrupted', 'its job stalled too often')).resolves.toBeNull();
+      expect(errors).toHaveLength(2);
+      for (const error of errors) {
+        expect(error).toMatchObject({ code: 'store' });
+        expect(error.message).toContain(execution.id);
+        expect(error.message).toContain('the database is down');
+      }
+      expect((await store.getExecution(execution.id))!.status).toBe('running');
+    },
+  );
+
   it.each([0, 1, 2, 1024, 2345])('is ended interrupted, not run again, with the %i lines it stored', async (stored) => {
     // The dead worker's run directory, on this machine: removed once the execution is ended.
     const workDir = mkdtempSync(join(tmpdir(), 'sr-dispatch-left-'));

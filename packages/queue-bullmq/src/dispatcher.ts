@@ -11,14 +11,18 @@
  *   publish — across machines as on one).
  * - Cancel: a job still waiting is removed; otherwise a command on a Redis control channel reaches
  *   the worker running it.
- * - A worker that dies: its job's lock expires and BullMQ's stalled check (on any live worker)
- *   hands the job back; the worker that gets it finds the execution `running` and ends it
- *   `interrupted` instead of running user code twice.
+ * - A worker that dies: its job's lock expires. The job's lock is the truth about whether its run
+ *   is alive: BullMQ's stalled check (on a timer in every live worker, busy slots or not) finds
+ *   the job without its lock, puts it back and tells that worker, which ends the execution
+ *   `interrupted` at once; web nodes look for active jobs without a lock themselves, so they do it
+ *   too when no worker is left. Whichever worker takes the job back later finds the execution over
+ *   and completes the job without running user code twice.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import {
   createScriptRunner,
+  isTerminalStatus,
   ScriptRunnerError,
   type Dispatcher,
   type DispatchHost,
@@ -45,6 +49,12 @@ export interface BullmqDispatcherOptions {
   maxQueued?: number;
   /** How long a Redis call of `run()`/`cancel()` may take before it fails with `unavailable`. Default 5,000. */
   redisTimeoutMs?: number;
+  /**
+   * How often this node looks for executions whose worker died (jobs whose lock expired) and ends
+   * them `interrupted`: on a worker, BullMQ's stalled check; on a web node, a scan of the active
+   * jobs. Default: on workers half of `lockDurationMs` (at least 1,000), on web nodes 5,000.
+   */
+  stalledIntervalMs?: number;
 }
 
 export interface ScriptWorkerOptions
@@ -56,12 +66,10 @@ export interface ScriptWorkerOptions
   concurrency?: number;
   /**
    * How long a job stays claimed without a renewal (the worker renews it every half of this). When
-   * a worker dies, its executions end `interrupted` at most lockDurationMs + stalledIntervalMs
-   * later (plus the time another worker needs to pick the job). Default 10,000.
+   * a worker dies, its executions end `interrupted` within lockDurationMs + stalledIntervalMs (and
+   * the store's time to take it), whether or not any slot is free. Default 10,000.
    */
   lockDurationMs?: number;
-  /** How often workers look for jobs whose worker stopped renewing them. Default 5,000. */
-  stalledIntervalMs?: number;
 }
 
 export interface ScriptWorker {
@@ -84,6 +92,8 @@ interface Settings {
   prefix: string;
   maxQueued: number;
   redisTimeoutMs: number;
+  /** As given; the default depends on the role (see BullmqDispatcherOptions.stalledIntervalMs). */
+  stalledIntervalMs: number | undefined;
 }
 
 interface WorkSettings {
@@ -98,6 +108,30 @@ const STOP_RETRY_MS = 50;
 const PENDING_EVENT_BYTES = 16 * 1024 * 1024;
 /** How long close() waits for BullMQ to finish the jobs of runs that already ended. */
 const WORKER_CLOSE_MS = 30_000;
+/** Web nodes: how often they look for active jobs without a lock, unless stalledIntervalMs says. */
+const WEB_STALLED_INTERVAL_MS = 5_000;
+/**
+ * How long a node's claim to end an abandoned execution keeps other nodes from doing the same. Kept
+ * after the end is stored, so the scans that see its job until BullMQ moves it skip it.
+ */
+const ABANDONED_CLAIM_MS = 10 * 60_000;
+/** How long close() waits for the ends of abandoned executions it is storing. */
+const ENDING_CLOSE_MS = 10_000;
+/**
+ * The ids of active jobs whose lock is gone: their worker stopped renewing it (it died, or was cut
+ * off from Redis longer than the lock lasts). In one script, so a job that completes meanwhile
+ * (BullMQ removes the lock and the job from the active list in one script too) is never seen
+ * half-way. `0:` ids are BullMQ's old delay markers, not jobs.
+ */
+const ACTIVE_WITHOUT_LOCK = `
+local gone = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.sub(id, 1, 2) ~= '0:' and redis.call('EXISTS', ARGV[1] .. id .. ':lock') == 0 then
+    gone[#gone + 1] = id
+  end
+end
+return gone
+`;
 
 function toRedisOptions(connection: RedisConnection): RedisOptions {
   if (typeof connection !== 'string') {
@@ -144,6 +178,7 @@ function settingsOf(options: BullmqDispatcherOptions): Settings {
     prefix: options.prefix ?? 'bull',
     maxQueued: positive(options.maxQueued, 1000, 'maxQueued'),
     redisTimeoutMs: positive(options.redisTimeoutMs, 5000, 'redisTimeoutMs'),
+    stalledIntervalMs: options.stalledIntervalMs === undefined ? undefined : positive(options.stalledIntervalMs, 0, 'stalledIntervalMs'),
   };
 }
 
@@ -170,6 +205,11 @@ class BullmqDispatcher implements Dispatcher {
   private readonly cancelled = new Map<string, number>();
   private publishFailing = false;
   private closing: Promise<void> | null = null;
+  /** Abandoned executions this node is ending now (see abandoned()). */
+  private readonly ending = new Map<string, Promise<void>>();
+  /** Web nodes: the next look for active jobs without a lock. */
+  private scanTimer: NodeJS.Timeout | null = null;
+  private readonly claimPrefix: string;
 
   constructor(
     private readonly settings: Settings,
@@ -178,6 +218,7 @@ class BullmqDispatcher implements Dispatcher {
     const { queueName, prefix } = settings;
     this.eventsChannel = `${prefix}:${queueName}:scriptrunner:events`;
     this.controlChannel = `${prefix}:${queueName}:scriptrunner:control`;
+    this.claimPrefix = `${prefix}:${queueName}:scriptrunner:abandoned:`;
   }
 
   attach(host: DispatchHost): void {
@@ -200,6 +241,7 @@ class BullmqDispatcher implements Dispatcher {
       else if (channel === this.controlChannel) this.command(message);
     });
     if (this.work) this.startWorker(host, this.work);
+    else this.scheduleScan(this.settings.stalledIntervalMs ?? WEB_STALLED_INTERVAL_MS);
   }
 
   async admit(): Promise<void> {
@@ -327,11 +369,13 @@ class BullmqDispatcher implements Dispatcher {
     const connections = this.connections;
     if (connections === null) return;
     const { queue, publisher, subscriber } = connections;
+    if (this.scanTimer) clearTimeout(this.scanTimer);
     // The worker waits for its running jobs (the runner ends them as interrupted meanwhile), so
     // their last events are published before the publisher goes.
     // Bounded too: with Redis away, BullMQ cannot move the finished jobs and would wait on it.
     const worker = this.worker;
     if (worker) await bounded(worker.close(), WORKER_CLOSE_MS, () => void worker.close(true).catch(() => undefined));
+    await bounded(Promise.all(this.ending.values()), ENDING_CLOSE_MS, () => undefined);
     await bounded(queue.close(), 2000, () => void queue.disconnect().catch(() => undefined));
     this.flushEvents();
     await Promise.all([quit(subscriber), quit(publisher)]);
@@ -344,6 +388,8 @@ class BullmqDispatcher implements Dispatcher {
         const { executionId } = job.data;
         this.processing.add(executionId);
         try {
+          // Back from a stall while this node ends it: then it finds the execution over.
+          await this.ending.get(executionId);
           if (this.cancelled.has(executionId)) {
             await host.endUnstarted(executionId, 'cancelled', 'cancelled before it started');
             return;
@@ -367,14 +413,86 @@ class BullmqDispatcher implements Dispatcher {
     );
     worker.on('error', (error) => this.reportOnce('worker', error));
     guardConnectionErrors(worker);
+    // BullMQ's stalled check runs on a timer, whether or not a slot is free, and found this job
+    // without its lock: its worker is gone. End the execution now rather than when a slot frees up
+    // and some worker takes the job back.
+    worker.on('stalled', (jobId) => void this.abandoned(jobId));
     worker.on('failed', (job, error) => {
       // Stalled past maxStalledCount: nobody will run it again, so end the execution here (kept
       // lines and all if it had started), without running it outside the worker's concurrency.
       if (job && /stalled/i.test(error.message)) {
-        void host.endUnstarted(job.data.executionId, 'interrupted', 'the worker running this execution stopped before it finished');
+        const executionId = job.data.executionId;
+        host.endUnstarted(executionId, 'interrupted', 'the worker running this execution stopped before it finished').catch((error: unknown) =>
+          host.error(new ScriptRunnerError('store', `could not end execution ${executionId}, whose job stalled too often: ${String(error)}`, { cause: error })),
+        );
       }
     });
     this.worker = worker;
+  }
+
+  /**
+   * The worker running `executionId` is gone (its job's lock expired): end the execution
+   * `interrupted`, unless it runs here (then this node is alive, whatever the lock says). Several
+   * nodes can learn of one death at once (the worker whose stalled check moved the job, the scans
+   * of web nodes): a claim in Redis lets one of them end it. Ending it twice (no Redis to claim in,
+   * or a worker taking the job back meanwhile) stores the same end again. Never rejects.
+   */
+  private abandoned(executionId: string): Promise<void> {
+    if (this.processing.has(executionId) || this.closing !== null) return Promise.resolve();
+    let ending = this.ending.get(executionId);
+    if (!ending) {
+      ending = this.endAbandoned(executionId).finally(() => this.ending.delete(executionId));
+      this.ending.set(executionId, ending);
+    }
+    return ending;
+  }
+
+  private async endAbandoned(executionId: string): Promise<void> {
+    const host = this.host;
+    const publisher = this.connections?.publisher;
+    if (!host || !publisher) return;
+    const claim = this.claimPrefix + executionId;
+    const claimed = await publisher.set(claim, this.node, 'PX', ABANDONED_CLAIM_MS, 'NX').then(
+      (reply) => reply === 'OK',
+      () => true, // Redis went away meanwhile: end it anyway, twice is harmless
+    );
+    if (!claimed) return;
+    let ended = false;
+    try {
+      const execution = await host.endAbandoned(executionId);
+      ended = execution !== null && isTerminalStatus(execution.status);
+    } catch (error) {
+      host.error(new ScriptRunnerError('store', `could not end execution ${executionId}, whose worker stopped: ${String(error)}`, { cause: error }));
+    }
+    // Still queued (it never started: a worker will run it), or the store failed: let the next
+    // look (or the worker that takes the job back) deal with it.
+    if (!ended) await publisher.del(claim).catch(() => undefined);
+  }
+
+  /** Web nodes: every `intervalMs`, end the executions of active jobs whose lock is gone. */
+  private scheduleScan(intervalMs: number): void {
+    this.scanTimer = setTimeout(() => {
+      void this.scan().finally(() => {
+        if (this.closing === null) this.scheduleScan(intervalMs);
+      });
+    }, intervalMs);
+    this.scanTimer.unref();
+  }
+
+  private async scan(): Promise<void> {
+    const connections = this.connections;
+    // While Redis is away there is nothing to learn; ioredis reconnects by itself.
+    if (!connections || connections.publisher.status !== 'ready') return;
+    const { queue, publisher } = connections;
+    let ids: unknown;
+    try {
+      ids = await publisher.eval(ACTIVE_WITHOUT_LOCK, 1, queue.toKey('active'), queue.toKey(''));
+    } catch (error) {
+      this.reportOnce('look for stalled jobs', error);
+      return;
+    }
+    if (!Array.isArray(ids)) return;
+    await Promise.all(ids.filter((id): id is string => typeof id === 'string').map((id) => this.abandoned(id)));
   }
 
   private requestOf(data: JobData): DispatchRequest {

@@ -1,6 +1,7 @@
 /**
  * One web node, as its own OS process: Express (REST + SSE) and Socket.IO over a runner whose
- * executions run on BullMQ workers. Env: REDIS_URL, DATABASE_URL. Prints `{"port":N}` when ready.
+ * executions run on BullMQ workers. Env: REDIS_URL, DATABASE_URL; optional MAX_QUEUED and
+ * STALLED_MS (how often it looks for executions whose worker died). Prints `{"port":N}` when ready.
  */
 import { createServer } from 'node:http';
 import { attachScriptRunner } from '@scriptrunner/adapter-socketio';
@@ -14,7 +15,11 @@ import { Server } from 'socket.io';
 const store = postgresStore({ connectionString: process.env.DATABASE_URL! });
 const runner = createScriptRunner({
   store,
-  dispatcher: bullmqDispatcher({ connection: process.env.REDIS_URL!, maxQueued: Number(process.env.MAX_QUEUED ?? 1000) }),
+  dispatcher: bullmqDispatcher({
+    connection: process.env.REDIS_URL!,
+    maxQueued: Number(process.env.MAX_QUEUED ?? 1000),
+    ...(process.env.STALLED_MS ? { stalledIntervalMs: Number(process.env.STALLED_MS) } : {}),
+  }),
   logger: { warn: (m) => console.error(m), error: (m) => console.error(m) },
 });
 runner.on('error', (error) => console.error(`[web] ${error.message}`));
