@@ -17,6 +17,7 @@ import { signalGroup, signalGroupExcept } from './process/group.js';
 import { commandProblem } from './process/which.js';
 import type { ResolvedIsolation, SpawnSpec } from './process/isolation.js';
 import type { ResolvedLimits } from './process/limits.js';
+import type { RunCaps, RunCapsPolicy } from './process/run-caps.js';
 import { createRunDirectory, removeRunDirectory, type RunDirectory } from './process/workdir.js';
 import type { Store } from './store.js';
 import type {
@@ -52,6 +53,8 @@ export interface RunSettings {
   applyLimits: (spec: SpawnSpec) => SpawnSpec;
   limits: ResolvedLimits;
   runAs: { uid: number; gid: number } | undefined;
+  /** Whole-run caps (cgroup, size-capped run directory): see process/run-caps.ts. */
+  caps: RunCapsPolicy;
   maxLogLines: number;
   maxLogBytes: number;
 }
@@ -110,6 +113,7 @@ export class ExecutionRun {
   finalSaved = false;
   /** The child is gone (or never came): stops are ignored from here on. */
   private ending = false;
+  private caps: RunCaps | null = null;
 
   constructor(
     private readonly request: RunRequest,
@@ -166,6 +170,7 @@ export class ExecutionRun {
     const { execution } = this.request;
     let runDir: RunDirectory | null = null;
     let started: Execution = execution;
+    const caps = (this.caps = this.settings.caps.forRun(execution.id, (text) => this.systemLine('error', text)));
     try {
       if (this.stopReason === null) {
         const content = await this.settings.store.getScriptContent(this.request.script.id);
@@ -177,6 +182,7 @@ export class ExecutionRun {
           content,
           this.settings.runAs,
           this.settings.ownsWorkDir,
+          (path) => caps.setUp(path),
         );
       }
       // A stop that arrived while the directory was prepared: the run never starts.
@@ -214,6 +220,7 @@ export class ExecutionRun {
     this.finished = true;
     this.finalSaved = stored !== null;
     await this.closeLogFile();
+    await caps.release(this.settings.keepWorkDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
     if (runDir !== null && !this.settings.keepWorkDir) {
       await removeRunDirectory(runDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
     }
@@ -223,13 +230,16 @@ export class ExecutionRun {
   private async spawnAndWait(runDir: RunDirectory): Promise<void> {
     const { runtime, execution } = this.request;
     const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
-    const spec = this.settings.applyLimits(
-      this.settings.isolation.wrap(
-        { command: runtime.command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
-        { runDir: runDir.path, tmpDir: runDir.tmp },
+    const caps = this.caps!;
+    const spec = caps.wrap(
+      this.settings.applyLimits(
+        this.settings.isolation.wrap(
+          { command: runtime.command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
+          { runDir: runDir.path, tmpDir: runDir.tmp },
+        ),
       ),
     );
-    const runAs = this.settings.runAs;
+    const runAs = caps.spawnAs;
     if (this.settings.isolation.kind === 'none') {
       // prlimit would exec the interpreter itself and only print why it could not: look it up
       // first, so a missing or non-executable interpreter reads as before (ENOENT, EACCES).
@@ -347,6 +357,7 @@ export class ExecutionRun {
     // Whatever is left of the group (background processes that closed their output) goes too:
     // nothing a run started outlives it.
     if (this.pgid !== null) signalGroup(this.pgid, 'SIGKILL');
+    await caps.killAll();
   }
 
   /**
@@ -541,6 +552,8 @@ export class ExecutionRun {
     if (signal === 'SIGXCPU' && limits.cpuSeconds !== null) return ` (CPU time limit of ${limits.cpuSeconds} s reached: limits.cpuSeconds)`;
     if (signal === 'SIGXFSZ' && limits.maxFileBytes !== null) return ` (file size limit of ${limits.maxFileBytes} bytes reached: limits.maxFileBytes)`;
     const said = this.stderrTail.join('\n');
+    const capped = this.caps?.hint(said);
+    if (capped) return capped;
     if (/^bwrap: execvp /m.test(said)) {
       return ` (the interpreter "${this.request.runtime.command}" is not visible inside the sandbox: install it under /usr or add its directory to readPaths)`;
     }

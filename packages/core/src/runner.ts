@@ -11,13 +11,10 @@ import { ExecutionRun } from './execution.js';
 import type { RetryPolicy } from './lines/batcher.js';
 import { defaultClassifyLine } from './lines/classify.js';
 import { validateEnv } from './process/env.js';
-import {
-  resolveIsolation,
-  validateSandboxOptions,
-  type IsolationMode,
-  type IsolationWrapper,
-} from './process/isolation.js';
-import { limitsWrapper, resolveLimits, validateRunAs, type ResourceLimits } from './process/limits.js';
+import { validateSandboxOptions, type IsolationMode, type IsolationWrapper } from './process/isolation.js';
+import { limitsWrapper, resolveLimits, type ResourceLimits } from './process/limits.js';
+import { resolveRunCaps } from './process/run-caps.js';
+import { resolveSandboxUser } from './process/run-as.js';
 import { findExecutable } from './process/which.js';
 import { resolveRuntimes } from './process/runtimes.js';
 import { removeLeftRunDirectories } from './process/workdir.js';
@@ -53,6 +50,8 @@ import { MAX_TIMER_MS, sleep, withRetry } from './util.js';
 export interface Logger {
   warn(message: string): void;
   error(message: string): void;
+  /** When present, the runner says at start which limits bind the whole run and which each process. */
+  info?(message: string): void;
 }
 
 export interface ScriptRunnerOptions {
@@ -119,10 +118,17 @@ export interface ScriptRunnerOptions {
   allowNetwork?: boolean;
   /** With bubblewrap: absolute host paths mounted read-only at the same place (models, a venv). */
   readPaths?: string[];
-  /** Per-process resource limits, applied with prlimit in every isolation mode; `null` lifts one. */
+  /**
+   * Resource limits in every isolation mode; `null` lifts one. Whole-run caps (a cgroup per run for
+   * `maxProcesses` and `memoryBytes`, a size-capped run directory) where the host allows them,
+   * per-process limits (prlimit) always. The runner says at start which bind what.
+   */
   limits?: ResourceLimits;
-  /** When the host runs as root: run scripts as this user and group instead (e.g. 65534, nobody). */
-  runAs?: { uid: number; gid: number };
+  /**
+   * When the host runs as root: run scripts as this user and group instead. Default when scripts
+   * are sandboxed (isolation resolves to bubblewrap): 65534 (nobody). `null`: no switch.
+   */
+  runAs?: { uid: number; gid: number } | null;
   /** An execution printing more lines is stopped and ends `failed`, `truncated`. Default 10,000,000. */
   maxLogLines?: number;
   /** The same for the bytes of its output lines. Default 4 GiB. */
@@ -259,12 +265,11 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
     };
     this.defaultTimeoutMs = durationMs(options.timeoutMs, 3_600_000, 'timeoutMs');
     const retry = options.storeRetry ?? {};
-    const runAs = validateRunAs(options.runAs);
     const limits = resolveLimits(options.limits);
     // tmpfs needs a size; "no limit" is the kernel's default of half the RAM.
     const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths, limits.tmpBytes ?? Math.floor(totalmem() / 2));
     const prlimit = findExecutable('prlimit');
-    const { tmpBytes: _tmpBytes, ...processLimits } = limits;
+    const { tmpBytes: _tmpBytes, runDirBytes: _runDirBytes, ...processLimits } = limits;
     const limited = Object.values(processLimits).some((v) => v !== null);
     if (limited && prlimit === null) {
       if (options.limits !== undefined) {
@@ -272,6 +277,20 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       }
       this.logger.warn('[scriptrunner] prlimit (util-linux) is not on PATH: scripts run without resource limits.');
     }
+    const workDir = resolve(options.workDir ?? join(tmpdir(), 'scriptrunner'));
+    const { isolation, runAs } = resolveSandboxUser({
+      isolation: options.isolation,
+      runAs: options.runAs,
+      sandbox,
+      workDir,
+      ownsWorkDir: options.workDir === undefined,
+      warn: (message) => this.logger.warn(message),
+      runtimeCommands: Object.values(this.runtimes).map((runtime) => runtime.command),
+    });
+    // Already that user: nothing to switch (and a non-root process may not call setgroups).
+    const switchTo = runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined;
+    const caps = resolveRunCaps({ limits, given: options.limits, runAs: switchTo, prlimit: prlimit !== null, warn: (message) => this.logger.warn(message) });
+    this.logger.info?.(caps.summary);
     this.settings = {
       store: this.store,
       killGraceMs: durationMs(options.killGraceMs, 5_000, 'killGraceMs'),
@@ -286,23 +305,17 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         maxDelayMs: durationMs(retry.maxDelayMs, 5_000, 'storeRetry.maxDelayMs'),
         attemptTimeoutMs: positiveInt(retry.attemptTimeoutMs, 30_000, 'storeRetry.attemptTimeoutMs', 1, MAX_TIMER_MS),
       },
-      workDir: resolve(options.workDir ?? join(tmpdir(), 'scriptrunner')),
+      workDir,
       ownsWorkDir: options.workDir === undefined,
       keepWorkDir: options.keepWorkDir ?? false,
       logDir: options.logDir === undefined ? null : resolve(options.logDir),
       classifyLine: options.classifyLine ?? defaultClassifyLine,
       env: validateEnv(options.env, 'env'),
-      isolation: resolveIsolation(
-        options.isolation,
-        sandbox,
-        runAs,
-        (message) => this.logger.warn(message),
-        Object.values(this.runtimes).map((runtime) => runtime.command),
-      ),
-      applyLimits: limited && prlimit !== null ? limitsWrapper(limits, prlimit) : (spec) => spec,
+      isolation,
+      applyLimits: limited && prlimit !== null ? limitsWrapper(caps.processLimits, prlimit) : (spec) => spec,
       limits,
-      // Already that user: nothing to switch (and a non-root process may not call setgroups).
-      runAs: runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined,
+      runAs: switchTo,
+      caps,
       maxLogLines: positiveInt(options.maxLogLines, 10_000_000, 'maxLogLines'),
       maxLogBytes: positiveInt(options.maxLogBytes, 4 * 1024 ** 3, 'maxLogBytes'),
     };
@@ -666,6 +679,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
         errorMessage: 'the runner stopped before this execution finished',
       });
       for (const execution of interrupted) this.publish({ type: 'execution:finished', data: execution });
+      for (const execution of interrupted) await this.settings.caps.removeLeftovers(this.settings.workDir, execution.id, this.settings.keepWorkDir);
     } catch (error) {
       this.reportError(new ScriptRunnerError('store', `could not recover stale executions: ${describeError(error)}`, { cause: error }));
     }
@@ -858,6 +872,7 @@ class Runner extends EventEmitter<ScriptRunnerEvents> implements ScriptRunner {
       ...patch,
     };
     this.publish({ type: 'execution:finished', data: stored });
+    await this.settings.caps.removeLeftovers(this.settings.workDir, execution.id, this.settings.keepWorkDir);
     if (!this.settings.keepWorkDir) await removeLeftRunDirectories(this.settings.workDir, execution.id);
     return stored;
   }
