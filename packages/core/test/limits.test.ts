@@ -196,7 +196,7 @@ describeCaps('whole-run caps (cgroup)', () => {
     expect(execution.status).toBe('failed');
     expect(execution.signal).toBe('SIGKILL');
     expect(execution.errorMessage).toMatch(
-      /^killed by signal SIGKILL \(memory limit of 268435456 bytes for the whole run reached: limits\.memoryBytes; the kernel killed \d+ process(es)?, the runner the rest\)/,
+      /^killed by signal SIGKILL \(memory limit of 268435456 bytes for the whole run reached: limits\.memoryBytes; the kernel OOM-killed \d+ process(es)? and the run was stopped\)/,
     );
     expect(lines.map((l) => l.text)).not.toContain(`all four hold ${96 * MiB}`);
     expect(lines.filter((l) => l.stream === 'system').map((l) => l.text)).toContainEqual(

@@ -160,7 +160,8 @@ describe('out of file descriptors', () => {
       [
         `import { openSync } from 'node:fs';`,
         `import { createScriptRunner } from ${JSON.stringify(entry)};`,
-        `const runner = createScriptRunner({ logger: { warn() {}, error() {} }, isolation: 'none', workDir: ${JSON.stringify(dir)} });`,
+        // No run directory mount: unmounting it spawns umount, which a host out of descriptors cannot either.
+        `const runner = createScriptRunner({ logger: { warn() {}, error() {} }, isolation: 'none', workDir: ${JSON.stringify(dir)}, limits: { runDirBytes: null } });`,
         `const script = await runner.uploadScript({ filename: 'test_x.py', content: 'print("hi")' });`,
         `const fds = [];`,
         `runner.on('execution:started', () => { try { for (;;) fds.push(openSync('/dev/null', 'r')); } catch {} });`,

@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 export interface CgroupHost {
@@ -203,8 +203,13 @@ export class RunCgroup {
     private readonly dirs: string[],
   ) {}
 
-  /** Creates the cgroup (replacing a leftover of the same name) with its limits set. */
-  static async create(host: CgroupHost, executionId: string, limits: CgroupLimits): Promise<RunCgroup> {
+  /**
+   * Creates the cgroup (replacing a leftover of the same name) with its limits set. `joiner`: the
+   * unprivileged user that will move itself in (v1 only): its cgroup.procs is handed to that user,
+   * who can then join but not change the limits or leave (the kernel checks the writer owns the
+   * process it moves, and the files of other cgroups stay root's).
+   */
+  static async create(host: CgroupHost, executionId: string, limits: CgroupLimits, joiner?: { uid: number; gid: number }): Promise<RunCgroup> {
     const name = cgroupName(executionId);
     const dirs = [...new Set([host.pids, host.memory].filter((d): d is string => d !== null).map((d) => join(d, name)))];
     const cgroup = new RunCgroup(host, dirs);
@@ -231,6 +236,9 @@ export class RunCgroup {
       }
       // One OOM kill takes the whole run (v1 has no such switch: the watcher does it there).
       if (host.version === 2) await set(host.memory, 'memory.oom.group', 1);
+      if (joiner && host.version === 1) {
+        for (const dir of dirs) await chown(join(dir, 'cgroup.procs'), joiner.uid, joiner.gid);
+      }
     } catch (error) {
       await cgroup.remove().catch(() => undefined);
       throw error;
@@ -239,9 +247,9 @@ export class RunCgroup {
   }
 
   /**
-   * argv that moves itself into this cgroup and then execs the rest: the script is inside before
-   * its first instruction, so no fork can slip out. Runs as root (or the delegated user): a switch
-   * to another user must come after it (setpriv), since that user cannot write these files.
+   * argv that moves itself into this cgroup and then execs its arguments: the script is inside
+   * before its first instruction, so no fork can slip out. It runs as root, as the delegated user,
+   * or (v1) as the `joiner` given at creation.
    */
   joinArgs(): string[] {
     const writes = this.dirs.map((dir) => `echo $$ > ${shQuote(join(dir, 'cgroup.procs'))}`).join(' && ');
@@ -250,21 +258,24 @@ export class RunCgroup {
   }
 
   outcome(): CgroupOutcome {
-    const [pidsDir, memoryDir] = this.host.version === 2 ? [this.dirs[0], this.dirs[0]] : [this.pidsDir(), this.memoryDir()];
+    const pidsDir = this.pidsDir();
     return {
-      oomKills:
-        memoryDir === undefined
-          ? 0
-          : counter(readText(join(memoryDir, this.host.version === 2 ? 'memory.events' : 'memory.oom_control')), 'oom_kill'),
+      oomKills: this.oomKills(),
       pidsMaxHits: pidsDir === undefined ? 0 : counter(readText(join(pidsDir, 'pids.events')), 'max'),
     };
+  }
+
+  private oomKills(): number {
+    const memoryDir = this.memoryDir();
+    if (memoryDir === undefined) return 0;
+    return counter(readText(join(memoryDir, this.host.version === 2 ? 'memory.events' : 'memory.oom_control')), 'oom_kill');
   }
 
   /** Calls `onOom` once, soon after the kernel OOM-killed a process of the run. */
   watchOom(onOom: () => void): void {
     if (this.memoryDir() === undefined || this.watcher !== null) return;
     this.watcher = setInterval(() => {
-      if (this.outcome().oomKills === 0) return;
+      if (this.oomKills() === 0) return;
       this.stopWatching();
       onOom();
     }, OOM_POLL_MS);

@@ -9,7 +9,7 @@ import { detectCgroups, removeLeftoverCgroups, RunCgroup, type CgroupHost } from
 import type { SpawnSpec } from './isolation.js';
 import type { ResolvedLimits } from './limits.js';
 import { detectRunDirCap, MIN_RUN_DIR_BYTES, removeLeftoverRunDirCaps, RunDirCap, type RunDirCapHost } from './rundir-cap.js';
-import { findSystemTool } from './which.js';
+import { findSystemTool, SYSTEM_PATH } from './which.js';
 
 export interface RunCapsInput {
   limits: ResolvedLimits;
@@ -52,6 +52,8 @@ export interface RunCapsPolicy {
   removeLeftovers(workDir: string, executionId: string, keepRunDir: boolean): Promise<void>;
 }
 
+const ENV = findSystemTool('env') ?? '/usr/bin/env';
+
 /** Warnings about limits that do not bind are said once per process, however many runners it makes. */
 const warned = new Set<string>();
 
@@ -77,8 +79,8 @@ export function resolveRunCaps(input: RunCapsInput): RunCapsPolicy {
   let noCgroup = '';
   const found = detectCgroups();
   if (typeof found === 'string') noCgroup = found;
-  else if (input.runAs !== undefined && (setpriv = findSystemTool('setpriv')) === null) {
-    noCgroup = 'switching to runAs after joining the run cgroup needs setpriv (util-linux), which is not installed';
+  else if (found.version === 2 && input.runAs !== undefined && (setpriv = findSystemTool('setpriv')) === null) {
+    noCgroup = 'cgroup v2: switching to runAs after joining the run cgroup needs setpriv (util-linux), which is not installed';
   } else {
     cgroup = found;
     noCgroup = found.problems.join('; ');
@@ -146,7 +148,7 @@ export function resolveRunCaps(input: RunCapsInput): RunCapsPolicy {
     summary,
     processLimits,
     forRun: (executionId, notice) =>
-      new Caps(executionId, notice, limits, cgroup, pidsCapped, memoryCapped, runDir, input.runAs, setpriv),
+      new Caps(executionId, notice, limits, cgroup, pidsCapped, memoryCapped, runDir, input.runAs, setpriv, ENV),
     removeLeftovers: async (workDir, executionId, keepRunDir) => {
       if (cgroup !== null) await removeLeftoverCgroups(cgroup, executionId);
       await removeLeftoverRunDirCaps(workDir, executionId, keepRunDir);
@@ -167,15 +169,19 @@ class Caps implements RunCaps {
     private readonly memoryCapped: boolean,
     private readonly runDirHost: RunDirCapHost | null,
     private readonly runAs: { uid: number; gid: number } | undefined,
+    /** cgroup v2 with runAs: the user is switched after joining, by setpriv. */
     private readonly setpriv: string | null,
+    private readonly env: string,
   ) {}
 
   async setUp(runDir: string): Promise<void> {
     if (this.cgroupHost !== null) {
-      const cgroup = await RunCgroup.create(this.cgroupHost, this.executionId, {
-        maxProcesses: this.pidsCapped ? this.limits.maxProcesses : null,
-        memoryBytes: this.memoryCapped ? this.limits.memoryBytes : null,
-      });
+      const cgroup = await RunCgroup.create(
+        this.cgroupHost,
+        this.executionId,
+        { maxProcesses: this.pidsCapped ? this.limits.maxProcesses : null, memoryBytes: this.memoryCapped ? this.limits.memoryBytes : null },
+        this.switchesAfterJoin() ? undefined : this.runAs,
+      );
       this.cgroup = cgroup;
       if (this.memoryCapped) {
         // What cgroup v2's memory.oom.group does: one OOM kill ends the run, rather than leaving
@@ -195,15 +201,38 @@ class Caps implements RunCaps {
     }
   }
 
+  /**
+   * cgroup v1: the spawned process already runs as runAs (spawn switches, as without a cgroup) and
+   * joins through the cgroup.procs handed to it. cgroup v2 only lets a process move between
+   * cgroups with write access to their common ancestor, which runAs must not get: there the join
+   * runs as root and setpriv switches after it.
+   */
+  private switchesAfterJoin(): boolean {
+    return this.cgroup !== null && this.cgroupHost?.version === 2 && this.runAs !== undefined && this.setpriv !== null;
+  }
+
   get spawnAs(): { uid: number; gid: number } | undefined {
-    return this.cgroup !== null ? undefined : this.runAs;
+    return this.switchesAfterJoin() ? undefined : this.runAs;
   }
 
   wrap(spec: SpawnSpec): SpawnSpec {
     if (this.cgroup === null) return spec;
     const [command, ...join] = this.cgroup.joinArgs();
-    const drop = this.runAs && this.setpriv ? [this.setpriv, `--reuid=${this.runAs.uid}`, `--regid=${this.runAs.gid}`, '--clear-groups', '--'] : [];
-    return { ...spec, command: command!, args: [...join, ...drop, spec.command, ...spec.args] };
+    if (this.switchesAfterJoin()) {
+      // Nothing runs as root with the script's environment (LD_PRELOAD and the like): the root part
+      // gets a fixed PATH, and env sets the script's variables once the user is switched.
+      const { uid, gid } = this.runAs!;
+      const variables = Object.entries(spec.env).map(([name, value]) => `${name}=${value}`);
+      return {
+        ...spec,
+        command: command!,
+        args: [...join, this.setpriv!, `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', this.env, '-i', '--', ...variables, spec.command, ...spec.args],
+        env: { PATH: SYSTEM_PATH },
+      };
+    }
+    // The shell exports variables of its own (PWD; bash also SHLVL and _): env drops them, so the
+    // script's environment stays the allowlist.
+    return { ...spec, command: command!, args: [...join, this.env, '-u', 'PWD', '-u', 'OLDPWD', '-u', 'SHLVL', '-u', '_', '--', spec.command, ...spec.args] };
   }
 
   async killAll(): Promise<void> {
@@ -214,7 +243,7 @@ class Caps implements RunCaps {
     const outcome = this.cgroup?.outcome();
     if (outcome && outcome.oomKills > 0 && this.memoryCapped) {
       const n = outcome.oomKills;
-      return ` (memory limit of ${this.limits.memoryBytes} bytes for the whole run reached: limits.memoryBytes; the kernel killed ${n} process${n > 1 ? 'es' : ''}, the runner the rest)`;
+      return ` (memory limit of ${this.limits.memoryBytes} bytes for the whole run reached: limits.memoryBytes; the kernel OOM-killed ${n} process${n > 1 ? 'es' : ''} and the run was stopped)`;
     }
     if (outcome && outcome.pidsMaxHits > 0 && this.pidsCapped) {
       return ` (process limit of ${this.limits.maxProcesses} for the whole run reached: limits.maxProcesses)`;
