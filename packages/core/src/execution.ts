@@ -205,6 +205,9 @@ export class ExecutionRun {
     this.clearTimers();
     await this.batcher.drain();
     const final = this.finalRecord(started);
+    // Before the record says the run is over: whoever waits for it finds its processes, cgroup and
+    // mount gone (the run directory's files too, unless keepWorkDir copied them out).
+    await caps.release(this.settings.keepWorkDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
     const stored = await withRetry(
       () => this.settings.store.updateExecution(execution.id, final),
       this.settings.storeRetry,
@@ -220,7 +223,6 @@ export class ExecutionRun {
     this.finished = true;
     this.finalSaved = stored !== null;
     await this.closeLogFile();
-    await caps.release(this.settings.keepWorkDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
     if (runDir !== null && !this.settings.keepWorkDir) {
       await removeRunDirectory(runDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
     }

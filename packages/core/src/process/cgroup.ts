@@ -253,7 +253,8 @@ export class RunCgroup {
    */
   joinArgs(): string[] {
     const writes = this.dirs.map((dir) => `echo $$ > ${shQuote(join(dir, 'cgroup.procs'))}`).join(' && ');
-    const script = `${writes} || { echo '[scriptrunner] could not join the run cgroup' >&2; exit 125; }; exec "$@"`;
+    // unset: the shell exports PWD (and OLDPWD) of its own; the script's environment stays the allowlist.
+    const script = `${writes} || { echo '[scriptrunner] could not join the run cgroup' >&2; exit 125; }; unset PWD OLDPWD; exec "$@"`;
     return ['/bin/sh', '-c', script, 'sh'];
   }
 

@@ -4,6 +4,8 @@
  * small object. A limit that cannot bind is never silently accepted: set explicitly, it is refused
  * (`validation`); left at its default, it is warned about once per process.
  */
+import { realpathSync } from 'node:fs';
+import { basename } from 'node:path';
 import { ScriptRunnerError } from '../errors.js';
 import { detectCgroups, removeLeftoverCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
 import type { SpawnSpec } from './isolation.js';
@@ -53,6 +55,16 @@ export interface RunCapsPolicy {
 }
 
 const ENV = findSystemTool('env') ?? '/usr/bin/env';
+
+/** dash (Debian's /bin/sh) adds nothing to the environment once PWD is unset; bash adds SHLVL. */
+function shellAddsVariables(): boolean {
+  try {
+    return basename(realpathSync('/bin/sh')) !== 'dash';
+  } catch {
+    return true;
+  }
+}
+const SHELL_ADDS_VARIABLES = shellAddsVariables();
 
 /** Warnings about limits that do not bind are said once per process, however many runners it makes. */
 const warned = new Set<string>();
@@ -230,9 +242,10 @@ class Caps implements RunCaps {
         env: { PATH: SYSTEM_PATH },
       };
     }
-    // The shell exports variables of its own (PWD; bash also SHLVL and _): env drops them, so the
-    // script's environment stays the allowlist.
-    return { ...spec, command: command!, args: [...join, this.env, '-u', 'PWD', '-u', 'OLDPWD', '-u', 'SHLVL', '-u', '_', '--', spec.command, ...spec.args] };
+    // A shell other than dash exports variables of its own (bash: SHLVL): env drops them, so the
+    // script's environment stays the allowlist (one more exec, spared where /bin/sh is dash).
+    const tidy = SHELL_ADDS_VARIABLES ? [this.env, '-u', 'SHLVL', '-u', '_', '--'] : [];
+    return { ...spec, command: command!, args: [...join, ...tidy, spec.command, ...spec.args] };
   }
 
   async killAll(): Promise<void> {
