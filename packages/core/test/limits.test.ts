@@ -5,7 +5,7 @@
  * while it runs and after.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -347,6 +347,26 @@ describeCaps('leftovers of a dead runner', () => {
       host.kill('SIGKILL');
       for (const point of mountsUnder(workDir)) spawnSync('umount', ['-l', point]);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('an empty run cgroup older than 10 minutes (its store forgot the run) is removed when a process starts a runner', async () => {
+    const parent = ownCgroup('pids')!;
+    const stale = join(parent, `scriptrunner-stale-${process.pid}`);
+    const recent = join(parent, `scriptrunner-recent-${process.pid}`);
+    mkdirSync(stale);
+    mkdirSync(recent);
+    spawnSync('touch', ['-d', '1 hour ago', stale]);
+    // A fresh process: the sweep runs once per process, when its first runner starts.
+    const entry = pathToFileURL(join(__dirname, '..', 'dist', 'index.js')).href;
+    const program = join(root, 'sweep.mjs');
+    writeFileSync(program, `import { createScriptRunner } from ${JSON.stringify(entry)};\ncreateScriptRunner({ logger: { warn() {}, error() {} }, isolation: 'none' });\nsetTimeout(() => {}, 30_000);\n`);
+    const host = spawn(process.execPath, [program], { stdio: 'ignore' });
+    try {
+      expect(await waitUntil(() => !existsSync(stale), 10_000)).toBe(true);
+      expect(existsSync(recent)).toBe(true);
+    } finally {
+      host.kill('SIGKILL');
+      for (const dir of [stale, recent]) if (existsSync(dir)) rmdirSync(dir);
     }
   });
 });

@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { chown, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 export interface CgroupHost {
@@ -290,11 +290,25 @@ export class RunCgroup {
   }
 
   /** Kills what is left and removes the cgroup. */
+  /**
+   * Kills what is left and removes the cgroup. A process that does not die in time (stuck in the
+   * kernel, e.g. on I/O) keeps it: removal is tried again later in the background, and the error
+   * is thrown for the caller to report.
+   */
   async remove(): Promise<void> {
     if (this.removed) return;
     this.stopWatching();
-    for (const dir of this.dirs) await removeCgroupDir(dir);
     this.removed = true;
+    let failure: unknown = null;
+    for (const dir of this.dirs) {
+      try {
+        await removeCgroupDir(dir);
+      } catch (error) {
+        failure ??= error;
+        retryLater(dir);
+      }
+    }
+    if (failure !== null) throw failure;
   }
 
   private pidsDir(): string | undefined {
@@ -350,6 +364,40 @@ async function removeCgroupDir(dir: string): Promise<void> {
     }
     await killCgroup(dir);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const RETRY_DELAYS_MS = [10_000, 60_000, 600_000];
+
+function retryLater(dir: string, attempt = 0): void {
+  const delay = RETRY_DELAYS_MS[attempt];
+  if (delay === undefined) return;
+  setTimeout(() => void removeCgroupDir(dir).catch(() => retryLater(dir, attempt + 1)), delay).unref();
+}
+
+/** Cgroups this old with no process in them belong to no live run (one is set up in seconds). */
+const STALE_MS = 10 * 60_000;
+
+/**
+ * Removes run cgroups that were left empty under this process's cgroups by runners that died (or
+ * whose store does not know their executions, like a memory store's): at most once per process.
+ */
+let swept = false;
+export async function sweepStaleCgroups(host: CgroupHost): Promise<void> {
+  if (swept) return;
+  swept = true;
+  for (const parent of new Set([host.pids, host.memory])) {
+    if (parent === null) continue;
+    const names = await readdir(parent).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.startsWith(PREFIX))) {
+      const dir = join(parent, name);
+      try {
+        if (Date.now() - (await stat(dir)).mtimeMs < STALE_MS || (await listProcesses(dir)).length > 0) continue;
+        await rmdir(dir);
+      } catch {
+        // gone meanwhile, or busy: not stale after all
+      }
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Resource limits for every run, in every isolation mode: set with prlimit(1) (util-linux) around
- * the spawned command, so they hold for the script and everything it starts.
+ * the spawned command, so they hold for the script and everything it starts. Where the host allows,
+ * maxProcesses, memoryBytes and runDirBytes also bind the run as a whole (see run-caps.ts).
  */
 import { ScriptRunnerError } from '../errors.js';
 import type { SpawnSpec } from './isolation.js';

@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ScriptRunnerError } from '../errors.js';
-import { detectCgroups, removeLeftoverCgroups, RunCgroup, type CgroupHost } from './cgroup.js';
+import { detectCgroups, removeLeftoverCgroups, RunCgroup, sweepStaleCgroups, type CgroupHost } from './cgroup.js';
 import type { SpawnSpec } from './isolation.js';
 import type { ResolvedLimits } from './limits.js';
 import { detectRunDirCap, MIN_RUN_DIR_BYTES, removeLeftoverRunDirCaps, RunDirCap, type RunDirCapHost } from './rundir-cap.js';
@@ -96,6 +96,7 @@ export function resolveRunCaps(input: RunCapsInput): RunCapsPolicy {
   } else {
     cgroup = found;
     noCgroup = found.problems.join('; ');
+    void sweepStaleCgroups(found);
   }
   const pidsCapped = cgroup?.pids != null && limits.maxProcesses !== null;
   const memoryCapped = cgroup?.memory != null && limits.memoryBytes !== null;
@@ -276,9 +277,9 @@ class Caps implements RunCaps {
         errors.push(error);
       }
     };
-    await attempt(() => this.cgroup?.killAll());
-    await attempt(() => this.runDir?.release(keepRunDir));
+    // The cgroup first: it is quick, and the run's processes must be gone before the unmount anyway.
     await attempt(() => this.cgroup?.remove());
+    await attempt(() => this.runDir?.release(keepRunDir));
     if (errors.length > 0) throw errors[0];
   }
 }
