@@ -18,6 +18,12 @@ const makeRunner = (options: ScriptRunnerOptions = {}) => makeAnyRunner({ isolat
 
 afterEach(closeRunners);
 
+/**
+ * The interpreter itself, for the tests that time a script's start against a timeout: a version
+ * manager's shim (pyenv: bash and several subprocesses) took up to 2.8 s to start under load here.
+ */
+const fastPython = { runtimes: { python: { command: execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim() } } };
+
 function pidFrom(texts: string[], prefix: string): number {
   const line = texts.find((t) => t.startsWith(prefix));
   if (!line) throw new Error(`no "${prefix}" line in ${JSON.stringify(texts)}`);
@@ -51,7 +57,7 @@ describe('exit status', () => {
 
 describe('timeout and cancel', () => {
   it('a timeout kills the script and the child process it started', async () => {
-    const runner = makeRunner({ killGraceMs: 500 });
+    const runner = makeRunner({ killGraceMs: 500, ...fastPython });
     const { execution, texts, lines } = await runFixture(runner, 'test_child_tree.py', { timeoutMs: 1500 });
     const childPid = pidFrom(texts, 'child pid ');
     expect(execution.status).toBe('timed_out');
@@ -65,7 +71,7 @@ describe('timeout and cancel', () => {
   });
 
   it('escalates to SIGKILL after killGraceMs when SIGTERM is ignored', async () => {
-    const runner = makeRunner({ killGraceMs: 300 });
+    const runner = makeRunner({ killGraceMs: 300, ...fastPython });
     const code = [
       'import signal, subprocess, sys, time',
       'signal.signal(signal.SIGTERM, signal.SIG_IGN)',
@@ -98,7 +104,7 @@ describe('timeout and cancel', () => {
 
 describe('drain', () => {
   it('a background grandchild holding stdout does not keep the execution running', async () => {
-    const runner = makeRunner({ drainTimeoutMs: 1000 });
+    const runner = makeRunner({ drainTimeoutMs: 1000, ...fastPython });
     const started = Date.now();
     const { execution, texts } = await runFixture(runner, 'test_grandchild_holds_pipe.py');
     const elapsed = Date.now() - started;
