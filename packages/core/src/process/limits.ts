@@ -16,8 +16,8 @@ export interface ResourceLimits {
   memoryBytes?: number | null;
   /**
    * Processes and threads of the whole run: pids.max of the run's cgroup (binds root too), where
-   * the host has cgroups. Also RLIMIT_NPROC, which counts every process of the run's user on the
-   * machine and which the kernel does not apply to root. Default 256.
+   * the host has cgroups. Elsewhere RLIMIT_NPROC, which counts every process of the run's user on
+   * the machine and which the kernel does not apply to root. Default 256.
    */
   maxProcesses?: number | null;
   /** Largest file a script may write (RLIMIT_FSIZE), in bytes. Default 1 GiB. */
