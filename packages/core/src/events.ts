@@ -23,13 +23,19 @@ export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
    * (the log file); never rejects: no transport may break the run that produced the event.
    */
   protected publish(event: RunnerEvent): Promise<void> {
+    const delivered = this.publishHere(event);
+    if (this.dispatcher.publish) this.deliver(() => this.dispatcher.publish!(event));
+    return delivered;
+  }
+
+  /** To this runner's listeners and transports, not to the other nodes (the dispatcher). */
+  protected publishHere(event: RunnerEvent): Promise<void> {
     this.emitLocal(event);
     const paced: Promise<void>[] = [];
     for (const transport of this.transports) {
       const delivered = this.deliver(() => transport.publish(event));
       if (delivered && transport.paced) paced.push(delivered);
     }
-    if (this.dispatcher.publish) this.deliver(() => this.dispatcher.publish!(event));
     return paced.length === 0 ? Promise.resolve() : Promise.all(paced).then(() => undefined);
   }
 

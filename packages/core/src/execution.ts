@@ -10,11 +10,11 @@
  */
 import { describeError, ScriptRunnerError } from './errors.js';
 import { LinePipeline } from './lines/pipeline.js';
-import type { RunSettings } from './options.js';
+import type { RunSettings, Sandbox } from './options.js';
 import { finalRecord, type StopReason } from './outcome.js';
 import { ScriptProcess, SpawnFailure } from './process/child.js';
 import { buildChildEnv } from './process/env.js';
-import type { ResolvedIsolation } from './process/isolation.js';
+import type { RunCaps } from './process/run-caps.js';
 import { createRunDirectory, removeRunDirectory, type RunDirectory } from './process/workdir.js';
 import { withRetry } from './retry.js';
 import type { Execution, LogLine, ProgressEvent, RuntimeConfig, Script } from './types.js';
@@ -53,6 +53,8 @@ export class ExecutionRun {
   private exit: { exitCode: number | null; signal: string | null } | null = null;
   private spawnError: Error | null = null;
   private timeout: NodeJS.Timeout | null = null;
+  /** Whole-run caps of this run (cgroup, size-capped run directory), once the sandbox is known. */
+  private caps: RunCaps | null = null;
   /** The child is gone (or never came): stops are ignored from here on. */
   private ending = false;
   private readonly pipeline: LinePipeline;
@@ -110,23 +112,25 @@ export class ExecutionRun {
     let runDir: RunDirectory | null = null;
     let current: Execution = execution;
     try {
-      if (this.stopInfo === null) runDir = await this.prepare();
-      // A stop that arrived while the directory was prepared: the run never starts.
-      if (this.stopInfo === null && runDir !== null) {
-        const isolation = await this.settings.isolation;
+      const sandbox = this.stopInfo === null ? await this.settings.sandbox : null;
+      // A stop that arrived meanwhile: the run never starts.
+      if (sandbox !== null && this.stopInfo === null) {
+        // Claim it before anything is made for it: only the runner whose `queued → running` write
+        // applied (ours carries our start) goes on. An end written elsewhere while it waited, or
+        // another runner given the same execution (a duplicate delivery), stands.
         const startedAt = new Date();
         const stored = await withRetry(
           () => store.updateExecution(execution.id, { status: 'running', startedAt }, { expect: ['queued'] }),
           storeRetry,
         );
-        if (stored !== null && stored.status !== 'running') {
-          // Ended elsewhere while it waited (cancelled, interrupted): that end stands.
-          await this.cleanUp(runDir);
+        if (stored !== null && (stored.status !== 'running' || stored.startedAt?.getTime() !== startedAt.getTime())) {
           return { execution: stored, endedHere: false, saved: true };
         }
         current = stored ?? { ...execution, status: 'running', startedAt };
         this.hooks.started(current);
-        if (this.stopInfo === null) await this.spawnAndWait(runDir, isolation);
+        this.caps = sandbox.caps.forRun(execution.id, (text) => this.pipeline.system('error', text));
+        runDir = await this.prepare(sandbox, this.caps);
+        if (this.stopInfo === null) await this.spawnAndWait(runDir, sandbox);
       }
     } catch (error) {
       this.spawnError ??= error instanceof Error ? error : new Error(String(error));
@@ -148,9 +152,13 @@ export class ExecutionRun {
         stderrTail: this.pipeline.stderrTail,
         lineCount: this.pipeline.persistedSeq,
         limits: this.settings.limits,
+        capHint: this.caps?.hint(this.pipeline.stderrTail.join('\n')) ?? '',
       },
       current.startedAt,
     );
+    // Before the record says the run is over: whoever waits for it finds its processes, cgroup and
+    // mount gone (the run directory's files too, unless keepWorkDir copied them out).
+    await this.caps?.release(this.settings.keepWorkDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
     const stored = await withRetry(
       () => store.updateExecution(execution.id, final, { expect: ['queued', 'running'] }),
       storeRetry,
@@ -170,12 +178,12 @@ export class ExecutionRun {
     return { execution: stored, endedHere: ours, saved: true };
   }
 
-  private async prepare(): Promise<RunDirectory> {
+  private async prepare(sandbox: Sandbox, caps: RunCaps): Promise<RunDirectory> {
     const { script, execution } = this.request;
     const content = await this.settings.store.getScriptContent(script.id);
     if (content === null) throw new ScriptRunnerError('not_found', `the content of script ${script.id} is missing from the store`);
-    const { workDir, runAs, ownsWorkDir } = this.settings;
-    return createRunDirectory(workDir, execution.id, script.filename, content, runAs, ownsWorkDir);
+    const { workDir, ownsWorkDir } = this.settings;
+    return createRunDirectory(workDir, execution.id, script.filename, content, sandbox.runAs, ownsWorkDir, (path) => caps.setUp(path));
   }
 
   private async cleanUp(runDir: RunDirectory | null): Promise<void> {
@@ -189,17 +197,22 @@ export class ExecutionRun {
     this.proc!.terminate(this.settings.killGraceMs);
   }
 
-  private async spawnAndWait(runDir: RunDirectory, isolation: ResolvedIsolation): Promise<void> {
+  private async spawnAndWait(runDir: RunDirectory, sandbox: Sandbox): Promise<void> {
     const { runtime, execution } = this.request;
+    const { isolation } = sandbox;
+    const caps = this.caps!;
     const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
-    const spec = this.settings.applyLimits(
-      isolation.wrap(
-        { command: runtime.command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
-        { runDir: runDir.path, tmpDir: runDir.tmp },
+    // Inside out: the sandbox, prlimit around it, then joining the run's cgroup (as root) first.
+    const spec = caps.wrap(
+      sandbox.applyLimits(
+        isolation.wrap(
+          { command: runtime.command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
+          { runDir: runDir.path, tmpDir: runDir.tmp },
+        ),
       ),
     );
     const proc = await ScriptProcess.start(spec, {
-      runAs: this.settings.runAs,
+      runAs: caps.spawnAs,
       sandboxLeader: isolation.kind === 'bwrap',
       signalsAsExitCodes: isolation.signalsAsExitCodes,
       checkCommand: isolation.kind === 'none' ? { command: runtime.command, path: env.PATH ?? '' } : null,
@@ -220,5 +233,7 @@ export class ExecutionRun {
     // A stop requested while the process was being started takes effect now.
     if (this.stopInfo !== null) this.terminate();
     this.exit = await proc.done;
+    // Processes that left the process group (setsid) are still in the run's cgroup.
+    await caps.killAll();
   }
 }

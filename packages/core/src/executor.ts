@@ -20,6 +20,8 @@ import { isTerminalStatus, type Execution, type ExecutionStatus, type RunnerEven
 export interface ExecutorEvents {
   /** To listeners, transports and the dispatcher; resolves when paced transports took it. Never rejects. */
   publish(event: RunnerEvent): Promise<void>;
+  /** To listeners and transports only: an end another node wrote (and published to the others). */
+  publishHere(event: RunnerEvent): Promise<void>;
   /** An event from another runner: to this runner's listeners only. */
   emitLocal(event: RunnerEvent): void;
   error(error: unknown): void;
@@ -39,6 +41,12 @@ const MAX_UNSAVED = 1000;
 export class Executor implements DispatchHost {
   private readonly tracked = new Map<string, Tracked>();
   private readonly unsaved = new Map<string, Execution>();
+  /**
+   * Queued records of executions waiting in this runner's own queue: the end of one that cannot
+   * start (or is cancelled) while the store is down is still known — and remembered — without
+   * reading the store. Bounded by concurrency + maxQueued.
+   */
+  private readonly waitingHere = new Map<string, Execution>();
   /** Set by runner.close(): nothing starts from then on. */
   closed = false;
 
@@ -67,6 +75,11 @@ export class Executor implements DispatchHost {
   /** The final record the store refused, if any. */
   unsavedRecord(executionId: string): Execution | undefined {
     return this.unsaved.get(executionId);
+  }
+
+  /** An execution just queued in this runner's own (in-process) queue. */
+  queuedHere(execution: Execution): void {
+    this.waitingHere.set(execution.id, execution);
   }
 
   stopAll(reason: 'cancelled' | 'interrupted', message: string): void {
@@ -117,6 +130,7 @@ export class Executor implements DispatchHost {
         bound,
       );
       for (const execution of interrupted) await this.events.publish({ type: 'execution:finished', data: execution });
+      for (const execution of interrupted) await this.removeLeftovers(execution.id);
     } catch (error) {
       this.events.error(new ScriptRunnerError('store', `could not recover stale executions: ${describeError(error)}`, { cause: error }));
     }
@@ -144,10 +158,16 @@ export class Executor implements DispatchHost {
     try {
       final = await this.runTracked(id, request, tracked);
     } catch (error) {
+      // The store failed past its retries before the run started (or the request was malformed):
+      // end it, so nobody waits for an execution that will never run.
       this.events.error(error);
+      const queued = this.waitingHere.get(id);
+      const message = `could not start the execution: ${describeError(error)}`;
+      final = queued ? await this.endQueued(queued, 'failed', message) : await this.endUnstarted(id, 'failed', message);
     } finally {
-      // Whatever happened, the execution leaves the map and its waiters wake.
+      // Whatever happened, the execution leaves the maps and its waiters wake.
       this.tracked.delete(id);
+      this.waitingHere.delete(id);
       tracked.resolve(final);
     }
     return final;
@@ -172,7 +192,13 @@ export class Executor implements DispatchHost {
         this.stop(executionId, status === 'cancelled' ? 'cancelled' : 'interrupted', message);
         return await tracked.done;
       }
-      const execution = await this.retried(() => this.settings.store.getExecution(executionId));
+      const queued = this.waitingHere.get(executionId);
+      this.waitingHere.delete(executionId);
+      const execution = await this.retried(() => this.settings.store.getExecution(executionId)).catch((error: unknown) => {
+        // Waiting here: its end is known without the store (and remembered until the store takes it).
+        if (queued) return queued;
+        throw error;
+      });
       if (execution === null || isTerminalStatus(execution.status)) return execution;
       // Started by a runner that is gone (its job came back to the queue): keep what it stored.
       // (The message the caller chose speaks of a run that never started; this one did.)
@@ -254,7 +280,11 @@ export class Executor implements DispatchHost {
     if (tracked.stopRequest) run.stop(tracked.stopRequest.reason, tracked.stopRequest.message);
     const result = await run.run();
     if (!result.saved) this.remember(result.execution);
-    if (result.endedHere) await this.events.publish({ type: 'execution:finished', data: result.execution });
+    const finished: RunnerEvent = { type: 'execution:finished', data: result.execution };
+    // Ended elsewhere: that writer told the other nodes; this runner's listeners and transports
+    // (a viewer here, the log file) still need the end.
+    if (result.endedHere) await this.events.publish(finished);
+    else if (isTerminalStatus(result.execution.status)) await this.events.publishHere(finished);
     return result.execution;
   }
 
@@ -277,9 +307,20 @@ export class Executor implements DispatchHost {
     if (stored === null) return { ...execution, ...patch };
     if (stored.status === status && stored.finishedAt?.getTime() === finishedAt.getTime()) {
       await this.events.publish({ type: 'execution:finished', data: stored });
-      if (!this.settings.run.keepWorkDir) await removeLeftRunDirectories(this.settings.run.workDir, execution.id);
+      await this.removeLeftovers(execution.id);
     }
     return stored;
+  }
+
+  /** What a dead runner left of an execution on this machine: cgroups, mounts, run directories. Best effort. */
+  private async removeLeftovers(executionId: string): Promise<void> {
+    const { workDir, keepWorkDir, sandbox } = this.settings.run;
+    try {
+      await (await sandbox).caps.removeLeftovers(workDir, executionId, keepWorkDir);
+    } catch {
+      // no sandbox here (its probe failed): nothing of it to remove
+    }
+    if (!keepWorkDir) await removeLeftRunDirectories(workDir, executionId);
   }
 
   private retried<T>(fn: () => Promise<T>): Promise<T> {

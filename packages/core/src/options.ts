@@ -10,15 +10,11 @@ import { ScriptRunnerError } from './errors.js';
 import { defaultClassifyLine } from './lines/classify.js';
 import type { PipelineSettings } from './lines/pipeline.js';
 import { validateEnv } from './process/env.js';
-import {
-  resolveIsolation,
-  validateSandboxOptions,
-  type IsolationMode,
-  type IsolationWrapper,
-  type ResolvedIsolation,
-  type SpawnSpec,
-} from './process/isolation.js';
-import { limitsWrapper, resolveLimits, validateRunAs, type ResolvedLimits, type ResourceLimits } from './process/limits.js';
+import { validateSandboxOptions, type IsolationMode, type IsolationWrapper, type ResolvedIsolation, type SpawnSpec } from './process/isolation.js';
+import { limitsWrapper, resolveLimits, type ResolvedLimits, type ResourceLimits } from './process/limits.js';
+import { resolveSandboxUser } from './process/run-as.js';
+import { resolveRunCaps, type RunCapsPolicy } from './process/run-caps.js';
+import { MIN_RUN_DIR_BYTES } from './process/rundir-cap.js';
 import { resolveRuntimes } from './process/runtimes.js';
 import { findExecutable } from './process/which.js';
 import type { RetryPolicy } from './retry.js';
@@ -31,6 +27,8 @@ import { MAX_TIMER_MS } from './util.js';
 export interface Logger {
   warn(message: string): void;
   error(message: string): void;
+  /** When present, the runner says (once its sandbox is probed) which limits bind the whole run and which each process. */
+  info?(message: string): void;
 }
 
 export interface ScriptRunnerOptions {
@@ -97,10 +95,17 @@ export interface ScriptRunnerOptions {
   allowNetwork?: boolean;
   /** With bubblewrap: absolute host paths mounted read-only at the same place (models, a venv). */
   readPaths?: string[];
-  /** Per-process resource limits, applied with prlimit in every isolation mode; `null` lifts one. */
+  /**
+   * Resource limits in every isolation mode; `null` lifts one. Whole-run caps (a cgroup per run for
+   * `maxProcesses` and `memoryBytes`, a size-capped run directory) where the host allows them,
+   * per-process limits (prlimit) always. The runner says at start which bind what.
+   */
   limits?: ResourceLimits;
-  /** When the host runs as root: run scripts as this user and group instead (e.g. 65534, nobody). */
-  runAs?: { uid: number; gid: number };
+  /**
+   * When the host runs as root: run scripts as this user and group instead. Default when scripts
+   * are sandboxed (isolation resolves to bubblewrap): 65534 (nobody). `null`: no switch.
+   */
+  runAs?: { uid: number; gid: number } | null;
   /** An execution printing more lines is stopped and ends `failed`, `truncated`. Default 10,000,000. */
   maxLogLines?: number;
   /** The same for the bytes of its output lines. Default 4 GiB. */
@@ -144,13 +149,21 @@ export interface RunSettings extends PipelineSettings {
   ownsWorkDir: boolean;
   keepWorkDir: boolean;
   env: Record<string, string> | undefined;
-  /** Probed in the background (bubblewrap); runs wait for it. */
-  isolation: Promise<ResolvedIsolation>;
+  /** What confines a run, probed in the background (bubblewrap, cgroups, loop mounts); runs wait for it. */
+  sandbox: Promise<Sandbox>;
+  limits: ResolvedLimits;
+  defaultTimeoutMs: number;
+}
+
+/** How runs are confined on this host, once the probes answered. */
+export interface Sandbox {
+  isolation: ResolvedIsolation;
   /** prlimit around the (wrapped) command, or identity. */
   applyLimits: (spec: SpawnSpec) => SpawnSpec;
-  limits: ResolvedLimits;
+  /** The user scripts are switched to, or undefined (this process's user). */
   runAs: { uid: number; gid: number } | undefined;
-  defaultTimeoutMs: number;
+  /** Whole-run caps (cgroup, size-capped run directory): see process/run-caps.ts. */
+  caps: RunCapsPolicy;
 }
 
 export interface Settings {
@@ -236,12 +249,14 @@ export const LOG_STREAMS: LogStream[] = ['stdout', 'stderr', 'system'];
 export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, defaultStore: () => Store): Settings {
   const runtimes = resolveRuntimes(options.runtimes);
   const retry = options.storeRetry ?? {};
-  const runAs = validateRunAs(options.runAs);
   const limits = resolveLimits(options.limits);
+  if (limits.runDirBytes !== null && limits.runDirBytes < MIN_RUN_DIR_BYTES) {
+    throw new ScriptRunnerError('validation', `limits.runDirBytes must be at least ${MIN_RUN_DIR_BYTES} (1 MiB) or null, got ${limits.runDirBytes}`);
+  }
   // tmpfs needs a size; "no limit" is the kernel's default of half the RAM.
-  const sandbox = validateSandboxOptions(options.allowNetwork, options.readPaths, limits.tmpBytes ?? Math.floor(totalmem() / 2));
+  const sandboxOptions = validateSandboxOptions(options.allowNetwork, options.readPaths, limits.tmpBytes ?? Math.floor(totalmem() / 2));
   const prlimit = findExecutable('prlimit');
-  const { tmpBytes: _tmpBytes, ...processLimits } = limits;
+  const { tmpBytes: _tmpBytes, runDirBytes: _runDirBytes, ...processLimits } = limits;
   const limited = Object.values(processLimits).some((v) => v !== null);
   if (limited && prlimit === null) {
     if (options.limits !== undefined) {
@@ -250,6 +265,30 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     logger.warn('[scriptrunner] prlimit (util-linux) is not on PATH: scripts run without resource limits.');
   }
   const store = options.store ?? defaultStore();
+  const workDir = resolve(options.workDir ?? join(tmpdir(), 'scriptrunner'));
+  const ownsWorkDir = options.workDir === undefined;
+  const sandbox = resolveSandboxUser({
+    isolation: options.isolation,
+    runAs: options.runAs,
+    sandbox: sandboxOptions,
+    workDir,
+    ownsWorkDir,
+    logger,
+    runtimeCommands: Object.values(runtimes).map((runtime) => runtime.command),
+  }).then(async ({ isolation, runAs }): Promise<Sandbox> => {
+    // Already that user: nothing to switch (and a non-root process may not call setgroups).
+    const switchTo = runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined;
+    const caps = await resolveRunCaps({ limits, given: options.limits, runAs: switchTo, prlimit: prlimit !== null, warn: (m) => logger.warn(m) });
+    logger.info?.(caps.summary);
+    return {
+      isolation,
+      applyLimits: limited && prlimit !== null ? limitsWrapper(caps.processLimits, prlimit) : (spec) => spec,
+      runAs: switchTo,
+      caps,
+    };
+  });
+  // Observed by the runs that wait for it; never an unhandled rejection meanwhile.
+  sandbox.catch(() => undefined);
   const run: RunSettings = {
     store,
     killGraceMs: durationMs(options.killGraceMs, 5_000, 'killGraceMs'),
@@ -264,22 +303,13 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
       maxDelayMs: durationMs(retry.maxDelayMs, 5_000, 'storeRetry.maxDelayMs'),
       attemptTimeoutMs: positiveInt(retry.attemptTimeoutMs, 30_000, 'storeRetry.attemptTimeoutMs', 1, MAX_TIMER_MS),
     },
-    workDir: resolve(options.workDir ?? join(tmpdir(), 'scriptrunner')),
-    ownsWorkDir: options.workDir === undefined,
+    workDir,
+    ownsWorkDir,
     keepWorkDir: options.keepWorkDir ?? false,
     classifyLine: options.classifyLine ?? defaultClassifyLine,
     env: validateEnv(options.env, 'env'),
-    isolation: resolveIsolation(
-      options.isolation,
-      sandbox,
-      runAs,
-      logger,
-      Object.values(runtimes).map((runtime) => runtime.command),
-    ),
-    applyLimits: limited && prlimit !== null ? limitsWrapper(limits, prlimit) : (spec) => spec,
+    sandbox,
     limits,
-    // Already that user: nothing to switch (and a non-root process may not call setgroups).
-    runAs: runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined,
     maxLogLines: positiveInt(options.maxLogLines, 10_000_000, 'maxLogLines'),
     maxLogBytes: positiveInt(options.maxLogBytes, 4 * 1024 ** 3, 'maxLogBytes'),
     defaultTimeoutMs: durationMs(options.timeoutMs, 3_600_000, 'timeoutMs'),

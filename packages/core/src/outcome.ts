@@ -23,6 +23,8 @@ export interface RunFacts {
   stderrTail: string[];
   lineCount: number;
   limits: ResolvedLimits;
+  /** Why a whole-run cap (cgroup, run directory size) stopped the run, as " (… reached: limits.X)", or ''. */
+  capHint: string;
 }
 
 export type FinalPatch = Pick<
@@ -74,11 +76,12 @@ export function finalRecord(facts: RunFacts, startedAt: Date | null, finishedAt 
  * Names the resource limit behind a failure when the evidence points to one, so "exited with
  * code 152" reads as "CPU time limit". bubblewrap reports death by signal N as exit code 128 + N.
  */
-export function limitHint(facts: Pick<RunFacts, 'exit' | 'limits' | 'stderrTail' | 'command'>): string {
+export function limitHint(facts: Pick<RunFacts, 'exit' | 'limits' | 'stderrTail' | 'command' | 'capHint'>): string {
   const { limits } = facts;
   const signal = facts.exit?.signal ?? null;
   if (signal === 'SIGXCPU' && limits.cpuSeconds !== null) return ` (CPU time limit of ${limits.cpuSeconds} s reached: limits.cpuSeconds)`;
   if (signal === 'SIGXFSZ' && limits.maxFileBytes !== null) return ` (file size limit of ${limits.maxFileBytes} bytes reached: limits.maxFileBytes)`;
+  if (facts.capHint !== '') return facts.capHint;
   const said = facts.stderrTail.join('\n');
   if (/^bwrap: execvp /m.test(said)) {
     return ` (the interpreter "${facts.command}" is not visible inside the sandbox: install it under /usr or add its directory to readPaths)`;

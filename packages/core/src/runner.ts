@@ -113,6 +113,7 @@ class Runner extends EventHub implements ScriptRunner {
       this.settings,
       {
         publish: (event) => this.publish(event),
+        publishHere: (event) => this.publishHere(event),
         emitLocal: (event) => this.emitLocal(event),
         error: (error) => this.reportError(error),
       },
@@ -213,7 +214,7 @@ class Runner extends EventHub implements ScriptRunner {
       throw new ScriptRunnerError('conflict', `script ${scriptId} needs the "${script.runtime}" runtime, which is not configured`);
     }
     // Runs here cannot start without the sandbox the options ask for: say so before storing anything.
-    if (this.dispatcher instanceof LocalDispatcher) await this.settings.run.isolation;
+    if (this.dispatcher instanceof LocalDispatcher) await this.settings.run.sandbox;
     // Claim the waiting place before anything is stored, so a full queue leaves no trace.
     await this.dispatcher.admit?.();
     let execution: Execution;
@@ -255,6 +256,7 @@ class Runner extends EventHub implements ScriptRunner {
       throw error;
     }
     await this.publish({ type: 'execution:queued', data: execution });
+    if (this.dispatcher instanceof LocalDispatcher) this.executor.queuedHere(execution);
     const request: DispatchRequest = { executionId: execution.id };
     // Only a timeout the caller chose travels: otherwise the runner that runs it applies its own.
     if (options.timeoutMs !== undefined) request.timeoutMs = options.timeoutMs;
@@ -284,14 +286,22 @@ class Runner extends EventHub implements ScriptRunner {
     // Running here: stop it here. Otherwise the dispatcher removes it from its queue or reaches the
     // runner running it; a runner that is gone cannot answer, so then the record as it stands
     // after a stop's time (SIGTERM, grace, SIGKILL) plus delivery is the answer.
+    let refused: unknown = null;
     if (!this.executor.stop(executionId, 'cancelled', 'cancelled by request')) {
       const execution = await this.getExecution(executionId);
       if (isTerminalStatus(execution.status)) return execution;
-      await this.dispatcher.cancel(executionId);
+      // A conflict may only mean that it left the queue meanwhile (another cancel, a start, close):
+      // the record decides below.
+      await this.dispatcher.cancel(executionId).catch((error: unknown) => {
+        if (!(error instanceof ScriptRunnerError && error.code === 'conflict')) throw error;
+        refused = error;
+      });
     }
     const here = await this.executor.done(executionId);
     if (here && isTerminalStatus(here.status)) return here;
-    return this.awaitTerminal(executionId, Date.now() + this.settings.run.killGraceMs + REMOTE_CANCEL_SLACK_MS);
+    const final = await this.awaitTerminal(executionId, Date.now() + this.settings.run.killGraceMs + REMOTE_CANCEL_SLACK_MS);
+    if (refused !== null && !isTerminalStatus(final.status)) throw refused;
+    return final;
   }
 
   async getExecution(id: string): Promise<Execution> {

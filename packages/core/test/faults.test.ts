@@ -4,7 +4,7 @@
  * paced transport, a slow log file, a slow sandbox probe.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -218,7 +218,7 @@ describe('sandbox probe', () => {
 });
 
 describe('a run whose execution another node ended meanwhile', () => {
-  it('does not overwrite the end (its final write is refused) and publishes no second finished', async () => {
+  it('does not overwrite the end (its final write is refused); its own listeners get the stored end once', async () => {
     const store = memoryStore();
     const dispatcher = new DirectDispatcher();
     const runner = makeRunner({ store, isolation: 'none', dispatcher });
@@ -239,6 +239,96 @@ describe('a run whose execution another node ended meanwhile', () => {
     const final = await runner.cancel(queued.id);
     expect(final).toEqual(elsewhere);
     expect(await store.getExecution(queued.id)).toEqual(elsewhere);
-    expect(finished.filter((e) => e.id === queued.id)).toEqual([]);
+    // Only here (the node that ended it told the others): the stored record, once.
+    expect(finished.filter((e) => e.id === queued.id)).toEqual([elsewhere]);
+  });
+});
+
+describe('store outages around the in-process queue (found in review)', () => {
+  it('a store that fails the read when a queued execution starts: it ends failed (remembered), waitFor resolves', async () => {
+    const inner = memoryStore();
+    let failGet = false;
+    const store: Store = {
+      ...inner,
+      async getExecution(id) {
+        if (failGet) throw new Error('db down');
+        return inner.getExecution(id);
+      },
+    };
+    const runner = makeRunner({ store, isolation: 'none', storeRetry: { attempts: 1 } });
+    const errors: string[] = [];
+    runner.on('error', (e) => errors.push(e.message));
+    const script = await runner.uploadScript({ filename: 'test_ok.py', content: Buffer.from('print("hi")\n') });
+    failGet = true;
+    const queued = await runner.run(script.id);
+    const final = await runner.waitFor(queued.id).finally(() => {
+      failGet = false;
+    });
+    expect(final).toMatchObject({ id: queued.id, status: 'failed' });
+    expect(final.errorMessage).toContain('could not start the execution');
+    expect(errors.some((m) => m.includes('db down'))).toBe(true);
+  });
+
+  it('two cancels of one queued execution both answer cancelled (no conflict)', async () => {
+    const runner = makeRunner({ isolation: 'none', concurrency: 1 });
+    const script = await runner.uploadScript({ filename: 'test_sleep.py', content: Buffer.from('import time\ntime.sleep(30)\n') });
+    const first = await runner.run(script.id);
+    const second = await runner.run(script.id);
+    const results = await Promise.all([runner.cancel(second.id), runner.cancel(second.id)]);
+    expect(results.map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
+    await runner.cancel(first.id);
+  });
+
+  it('cancel of a queued execution while the store read fails: cancelled (remembered), never started', async () => {
+    const inner = memoryStore();
+    const store: Store = { ...inner };
+    const runner = makeRunner({ store, isolation: 'none', concurrency: 1, killGraceMs: 100, storeRetry: { attempts: 1 } });
+    runner.on('error', () => {});
+    const script = await runner.uploadScript({ filename: 'test_sleep.py', content: Buffer.from('import time\ntime.sleep(3)\n') });
+    const first = await runner.run(script.id);
+    const second = await runner.run(script.id);
+    // The runner's own read in cancel() succeeds; the one when ending it fails.
+    let calls = 0;
+    store.getExecution = async (id) => {
+      calls++;
+      if (calls === 2) throw new Error('db down');
+      return inner.getExecution(id);
+    };
+    const cancelled = await runner.cancel(second.id);
+    expect(cancelled).toMatchObject({ status: 'cancelled', startedAt: null });
+    await runner.waitFor(first.id);
+    expect(await runner.getExecution(second.id)).toMatchObject({ status: 'cancelled', startedAt: null });
+    expect(await inner.readLogs(second.id, { limit: 10 })).toEqual([]);
+  });
+});
+
+describe('a run ended elsewhere (found in review)', () => {
+  it('still closes its log file and tells its own listeners the end', async () => {
+    const store = memoryStore();
+    const logDir = join(root, 'logs-ended-elsewhere');
+    const runner = makeRunner({ store, isolation: 'none', logDir });
+    const finished = finishedEvents(runner);
+    const script = await runner.uploadScript({
+      filename: 'test_wait.py',
+      content: Buffer.from('import time\nprint("ready", flush=True)\ntime.sleep(1.5)\nprint("bye")\n'),
+    });
+    const queued = await runner.run(script.id);
+    expect(await waitUntil(async () => (await runner.readLogs(queued.id)).some((l) => l.text === 'ready'), 20_000)).toBe(true);
+    // e.g. a second runner started on the same database ran its start-up recovery
+    await store.updateExecution(queued.id, { status: 'interrupted', finishedAt: new Date(), errorMessage: 'the runner stopped before this execution finished' }, { expect: ['running'] });
+    const final = await runner.waitFor(queued.id);
+    expect(final.status).toBe('interrupted');
+    expect(finished.filter((e) => e.id === queued.id)).toEqual([final]);
+    const logPath = join(logDir, `${queued.id}.log`);
+    const open = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === logPath;
+        } catch {
+          return false;
+        }
+      }).length;
+    expect(await waitUntil(() => open() === 0, 5000)).toBe(true);
+    expect(readFileSync(logPath, 'utf8')).toContain('ready\n');
   });
 });

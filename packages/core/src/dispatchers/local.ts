@@ -16,7 +16,7 @@ export interface LocalDispatcherOptions {
 
 export class LocalDispatcher implements Dispatcher {
   private host: DispatchHost | null = null;
-  private readonly waiting: DispatchRequest[] = [];
+  private readonly waiting: Array<DispatchRequest & { cancelled?: true }> = [];
   /** Admitted, not yet dispatched (being stored). */
   private reserved = 0;
   private running = 0;
@@ -60,8 +60,11 @@ export class LocalDispatcher implements Dispatcher {
     const index = this.waiting.findIndex((r) => r.executionId === executionId);
     if (index !== -1) {
       // It never started and never will.
-      this.waiting.splice(index, 1);
-      await host.endUnstarted(executionId, 'cancelled', 'cancelled before it started');
+      const [request] = this.waiting.splice(index, 1);
+      const ended = await host.endUnstarted(executionId, 'cancelled', 'cancelled before it started');
+      // The store could not take the end (reported): it waits for its turn again, and is ended
+      // instead of run then.
+      if (ended === null) this.waiting.splice(Math.min(index, this.waiting.length), 0, { ...request!, cancelled: true });
       return;
     }
     if (host.stop(executionId, 'cancelled', 'cancelled by request')) return;
@@ -85,10 +88,11 @@ export class LocalDispatcher implements Dispatcher {
   private pump(): void {
     const host = this.attached();
     while (!this.closed && this.running < this.options.concurrency && this.waiting.length > 0) {
-      const request = this.waiting.shift()!;
+      const { cancelled, ...request } = this.waiting.shift()!;
       this.running++;
-      // execute never rejects (DispatchHost contract).
-      void host.execute(request).finally(() => {
+      // Neither rejects (DispatchHost contract).
+      const work = cancelled ? host.endUnstarted(request.executionId, 'cancelled', 'cancelled before it started') : host.execute(request);
+      void work.finally(() => {
         this.running--;
         this.pump();
       });

@@ -1,17 +1,23 @@
 /**
  * Resource limits for every run, in every isolation mode: set with prlimit(1) (util-linux) around
- * the spawned command, so they hold for the script and everything it starts.
+ * the spawned command, so they hold for the script and everything it starts. Where the host allows,
+ * maxProcesses, memoryBytes and runDirBytes also bind the run as a whole (see run-caps.ts).
  */
 import { ScriptRunnerError } from '../errors.js';
 import type { SpawnSpec } from './isolation.js';
 
 export interface ResourceLimits {
-  /** Address space per process (RLIMIT_AS), in bytes. Python raises MemoryError past it. Default 4 GiB. */
+  /**
+   * Memory of the whole run, in bytes: the memory limit of the run's cgroup (binds root too; the
+   * kernel OOM-kills past it and the runner then stops the whole run), where the host has cgroups.
+   * Also, on every host, the address space of each process (RLIMIT_AS: Python raises MemoryError).
+   * Default 4 GiB.
+   */
   memoryBytes?: number | null;
   /**
-   * Processes and threads of the run's user (RLIMIT_NPROC). The kernel does not apply it to root:
-   * set `runAs` when the host runs as root. Counted per user, so concurrent runs as the same user
-   * share it. Default 256.
+   * Processes and threads of the whole run: pids.max of the run's cgroup (binds root too), where
+   * the host has cgroups. Elsewhere RLIMIT_NPROC, which counts every process of the run's user on
+   * the machine and which the kernel does not apply to root. Default 256.
    */
   maxProcesses?: number | null;
   /** Largest file a script may write (RLIMIT_FSIZE), in bytes. Default 1 GiB. */
@@ -22,6 +28,12 @@ export interface ResourceLimits {
   cpuSeconds?: number | null;
   /** bubblewrap only: size of the private /tmp and of /dev/shm, each in RAM. Default 512 MiB. */
   tmpBytes?: number | null;
+  /**
+   * Size of the run directory, all files together (a filesystem image of this size is mounted on
+   * it; see rundir-cap.ts). Default 2 GiB: twice `maxFileBytes`, so one largest file fits with room
+   * to spare, while a run can never take more than this of the host's disk.
+   */
+  runDirBytes?: number | null;
 }
 
 export type ResolvedLimits = { [K in keyof ResourceLimits]-?: number | null };
@@ -33,10 +45,14 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   maxOpenFiles: 1024,
   cpuSeconds: null,
   tmpBytes: 512 * 1024 ** 2,
+  runDirBytes: 2 * 1024 ** 3,
 });
 
-/** The limits prlimit sets (tmpBytes is a mount option of the sandbox instead). */
-const FLAGS: Record<Exclude<keyof ResolvedLimits, 'tmpBytes'>, string> = {
+/** Limits that are not prlimit flags: mount options (tmpBytes) and the run directory's size. */
+const OTHER_LIMITS = ['tmpBytes', 'runDirBytes'] as const;
+
+/** The limits prlimit sets (tmpBytes and runDirBytes are sizes of mounts instead). */
+const FLAGS: Record<Exclude<keyof ResolvedLimits, (typeof OTHER_LIMITS)[number]>, string> = {
   memoryBytes: 'as',
   maxProcesses: 'nproc',
   maxFileBytes: 'fsize',
@@ -51,8 +67,8 @@ export function resolveLimits(limits: unknown): ResolvedLimits {
   const given = (limits ?? {}) as Record<string, unknown>;
   const result: ResolvedLimits = { ...DEFAULT_LIMITS };
   for (const [name, value] of Object.entries(given)) {
-    if (!(name in FLAGS) && name !== 'tmpBytes') {
-      throw new ScriptRunnerError('validation', `limits.${name} is not a limit (use ${[...Object.keys(FLAGS), 'tmpBytes'].join(', ')})`);
+    if (!(name in FLAGS) && !(OTHER_LIMITS as readonly string[]).includes(name)) {
+      throw new ScriptRunnerError('validation', `limits.${name} is not a limit (use ${[...Object.keys(FLAGS), ...OTHER_LIMITS].join(', ')})`);
     }
     if (value === undefined) continue;
     if (value !== null && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)) {
@@ -70,7 +86,7 @@ export function resolveLimits(limits: unknown): ResolvedLimits {
  */
 export function limitsWrapper(limits: ResolvedLimits, prlimitPath: string): (spec: SpawnSpec) => SpawnSpec {
   const flags: string[] = [];
-  for (const [name, flag] of Object.entries(FLAGS) as Array<[Exclude<keyof ResolvedLimits, 'tmpBytes'>, string]>) {
+  for (const [name, flag] of Object.entries(FLAGS) as Array<[keyof typeof FLAGS, string]>) {
     const value = limits[name];
     if (value === null) continue;
     flags.push(name === 'cpuSeconds' ? `--${flag}=${value}:${value + 1}` : `--${flag}=${value}`);

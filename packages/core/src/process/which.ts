@@ -40,3 +40,11 @@ export function commandProblem(command: string, path: string, cwd: string): 'ENO
   }
   return found ? 'EACCES' : 'ENOENT';
 }
+
+/** System tools (mount, mkfs.ext4, setpriv) live in sbin, which a non-login PATH may lack. */
+export const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(delimiter);
+
+/** A system tool on PATH or in the usual system directories, or null. */
+export function findSystemTool(name: string): string | null {
+  return findExecutable(name, `${process.env.PATH ?? ''}${delimiter}${SYSTEM_PATH}`);
+}

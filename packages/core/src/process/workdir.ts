@@ -43,6 +43,8 @@ export async function createRunDirectory(
   owner?: { uid: number; gid: number },
   /** The root is the library's own default directory, whose mode it may set. */
   ownsRoot = false,
+  /** Called with the new, still empty directory (e.g. to mount a size-capped filesystem on it). */
+  prepare?: (path: string) => Promise<void>,
 ): Promise<RunDirectory> {
   // A script running as another user must get through the root to its own directory, but not
   // list it: the other runs' directory names stay unknown to it. Only directories created here
@@ -53,6 +55,7 @@ export async function createRunDirectory(
     await checkReachable(root, owner);
   }
   const path = await mkdtemp(join(root, `${executionId}-`));
+  await prepare?.(path);
   const tmp = join(path, '.tmp');
   await mkdir(tmp, { mode: 0o700 });
   const scriptPath = join(path, filename);
