@@ -108,12 +108,16 @@ describe('the demo server', () => {
     const run = await api(demo, `/scripts/${long.id}/executions`, { method: 'POST' });
     expect(run.status).toBe(202);
     const executionId = run.body.execution.id as string;
-    for (let i = 0; i < 100; i++) {
-      if ((await api(demo, `/executions/${executionId}`)).body.execution.status === 'running') break;
+    // `running` is stored when the run claims the execution, a moment before the script's process
+    // exists (its directory, image and cgroup are made first): wait for the script itself.
+    const scriptProcesses = () => processesMentioning(join(demo.dataDir, 'runs')).filter((p) => p.includes('experiment_long_forecast.py'));
+    for (let i = 0; i < 200; i++) {
+      if (scriptProcesses().length > 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     // The check below can see the script's process while it runs...
-    expect(processesMentioning(join(demo.dataDir, 'runs')).length).toBeGreaterThan(0);
+    expect((await api(demo, `/executions/${executionId}`)).body.execution.status).toBe('running');
+    expect(scriptProcesses().length).toBeGreaterThan(0);
     const code = await new Promise<number | null>((resolve) => {
       demo.child.once('exit', resolve);
       demo.child.kill('SIGINT');

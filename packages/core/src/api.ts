@@ -1,0 +1,36 @@
+/** The public interface of a runner: what `createScriptRunner` returns. */
+import type { EventEmitter } from 'eventemitter3';
+import type { ListExecutionsOptions, ListScriptsOptions, ReadLogsOptions, RunOptions } from './options.js';
+import type { Execution, LogLine, Page, Script, ScriptRunnerEvents, ScriptWithLastExecution } from './types.js';
+import type { UploadInput } from './upload.js';
+
+/** What `createScriptRunner` returns. Events are typed by `ScriptRunnerEvents` (eventemitter3). */
+export interface ScriptRunner
+  extends Pick<EventEmitter<ScriptRunnerEvents>, 'on' | 'once' | 'off' | 'listenerCount'> {
+  uploadScript(input: UploadInput): Promise<Script>;
+  listScripts(options?: ListScriptsOptions): Promise<Page<Script>>;
+  /**
+   * `listScripts` with each script's newest execution (null when it never ran): one store call
+   * when the store implements `listScriptsWithLastExecution`, else one more per listed script.
+   */
+  listScriptsWithLastExecution(options?: ListScriptsOptions): Promise<Page<ScriptWithLastExecution>>;
+  getScript(id: string): Promise<Script>;
+  getScriptContent(id: string): Promise<Uint8Array>;
+  archiveScript(id: string): Promise<Script>;
+  /** Resolves once the execution is queued, not when it ends. */
+  run(scriptId: string, options?: RunOptions): Promise<Execution>;
+  /** Resolves when the execution is terminal. */
+  waitFor(executionId: string): Promise<Execution>;
+  /**
+   * Stops an execution (a queued one never starts) and resolves with its final record. With a
+   * dispatcher, an execution running elsewhere is reached there; if its runner does not report
+   * the end within killGraceMs + 5 s (it died), the record as it stands is returned.
+   */
+  cancel(executionId: string): Promise<Execution>;
+  getExecution(id: string): Promise<Execution>;
+  listExecutions(options?: ListExecutionsOptions): Promise<Page<Execution>>;
+  readLogs(executionId: string, options?: ReadLogsOptions): Promise<LogLine[]>;
+  /** Stops accepting work, ends queued and running executions as `interrupted`, waits for them. */
+  close(): Promise<void>;
+}
+
