@@ -40,6 +40,17 @@ class DirectDispatcher implements Dispatcher {
   }
 }
 
+/** Starts a script that prints "ready" and then waits `seconds`; resolves once "ready" is stored. */
+async function startWaiting(runner: ReturnType<typeof makeRunner>, seconds: number): Promise<Execution> {
+  const script = await runner.uploadScript({
+    filename: 'test_wait.py',
+    content: Buffer.from(`import time\nprint("ready", flush=True)\ntime.sleep(${seconds})\nprint("bye")\n`),
+  });
+  const queued = await runner.run(script.id);
+  expect(await waitUntil(async () => (await runner.readLogs(queued.id)).some((l) => l.text === 'ready'), 20_000)).toBe(true);
+  return queued;
+}
+
 function finishedEvents(runner: ReturnType<typeof makeRunner>): Execution[] {
   const seen: Execution[] = [];
   runner.on('execution:finished', (e) => seen.push(e));
@@ -72,12 +83,7 @@ describe('ending an execution that runs here', () => {
     const dispatcher = new DirectDispatcher();
     const runner = makeRunner({ isolation: 'none', dispatcher });
     const finished = finishedEvents(runner);
-    const script = await runner.uploadScript({
-      filename: 'test_wait.py',
-      content: Buffer.from('import time\nprint("ready", flush=True)\ntime.sleep(600)\n'),
-    });
-    const queued = await runner.run(script.id);
-    expect(await waitUntil(async () => (await runner.readLogs(queued.id)).some((l) => l.text === 'ready'), 20_000)).toBe(true);
+    const queued = await startWaiting(runner, 600);
     const ended = await dispatcher.host.endUnstarted(queued.id, 'interrupted', 'the job was removed');
     expect(ended).toMatchObject({ status: 'interrupted', errorMessage: 'the job was removed' });
     expect(ended!.lineCount).toBeGreaterThanOrEqual(1);
@@ -223,12 +229,7 @@ describe('a run whose execution another node ended meanwhile', () => {
     const dispatcher = new DirectDispatcher();
     const runner = makeRunner({ store, isolation: 'none', dispatcher });
     const finished = finishedEvents(runner);
-    const script = await runner.uploadScript({
-      filename: 'test_wait.py',
-      content: Buffer.from('import time\nprint("ready", flush=True)\ntime.sleep(600)\n'),
-    });
-    const queued = await runner.run(script.id);
-    expect(await waitUntil(async () => (await runner.readLogs(queued.id)).some((l) => l.text === 'ready'), 20_000)).toBe(true);
+    const queued = await startWaiting(runner, 600);
     // Another node decided this worker was dead (its lock lapsed) and ended the execution.
     const elsewhere = await store.updateExecution(
       queued.id,
@@ -308,12 +309,7 @@ describe('a run ended elsewhere (found in review)', () => {
     const logDir = join(root, 'logs-ended-elsewhere');
     const runner = makeRunner({ store, isolation: 'none', logDir });
     const finished = finishedEvents(runner);
-    const script = await runner.uploadScript({
-      filename: 'test_wait.py',
-      content: Buffer.from('import time\nprint("ready", flush=True)\ntime.sleep(1.5)\nprint("bye")\n'),
-    });
-    const queued = await runner.run(script.id);
-    expect(await waitUntil(async () => (await runner.readLogs(queued.id)).some((l) => l.text === 'ready'), 20_000)).toBe(true);
+    const queued = await startWaiting(runner, 1.5);
     // e.g. a second runner started on the same database ran its start-up recovery
     await store.updateExecution(queued.id, { status: 'interrupted', finishedAt: new Date(), errorMessage: 'the runner stopped before this execution finished' }, { expect: ['running'] });
     const final = await runner.waitFor(queued.id);
