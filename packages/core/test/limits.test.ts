@@ -301,6 +301,36 @@ describeCaps('the default user', () => {
 });
 
 describeCaps('leftovers of a dead runner', () => {
+  it("a probe mount left by a process that exited mid-probe is unmounted by the next process's probe", () => {
+    // A pid that is gone, and a mounted probe directory named after it.
+    const dead = spawnSync('true').pid!;
+    const probe = mkdtempSync(join(tmpdir(), `scriptrunner-probe-${dead}-`));
+    const image = join(probe, 'probe.img');
+    const mnt = join(probe, 'mnt');
+    execFileSync('truncate', ['-s', '8M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    mkdirSync(mnt);
+    execFileSync('mount', ['-o', 'loop', image, mnt]);
+    const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `);
+    expect(mounted()).toBe(true);
+    // A new process probes the host (once per process) when its first runner is created.
+    const entry = pathToFileURL(join(__dirname, '..', 'dist', 'index.js')).href;
+    const program = join(root, 'probe-sweep.mjs');
+    writeFileSync(
+      program,
+      [
+        `import { createScriptRunner } from ${JSON.stringify(entry)};`,
+        `const runner = createScriptRunner({ logger: { warn() {}, error() {}, info: () => { console.log('probed'); } }, isolation: 'none' });`,
+        `const script = await runner.uploadScript({ filename: 'test_ok.py', content: 'print(1)\\n' });`,
+        `await runner.waitFor((await runner.run(script.id)).id);`,
+        `await runner.close();`,
+      ].join('\n'),
+    );
+    expect(execFileSync(process.execPath, [program], { encoding: 'utf8', timeout: 30_000 })).toContain('probed');
+    expect(mounted()).toBe(false);
+    expect(existsSync(probe)).toBe(false);
+  });
+
   it('a runner that starts removes the cgroup (and what still runs in it) and the mount a killed runner left', async () => {
     const workDir = join(root, 'dead');
     const dir = mkdtempSync(join(tmpdir(), 'sr-dead-host-'));

@@ -58,7 +58,10 @@ async function probe(): Promise<RunDirCapHost | string> {
   if (missing.length > 0) return `${missing.join(', ')} not found (e2fsprogs, util-linux)`;
   if (!existsSync('/dev/loop-control') && !existsSync('/dev/loop0')) return 'no loop devices (/dev/loop-control)';
   const host = tools as RunDirCapHost;
-  const dir = mkdtempSync(join(tmpdir(), 'scriptrunner-probe-'));
+  // A process that exits while its probe is mounted (a short script, a test worker) leaves it
+  // behind: the next probe of any process unmounts those whose process is gone.
+  await sweepProbes(host.umount);
+  const dir = mkdtempSync(join(tmpdir(), `scriptrunner-probe-${process.pid}-`));
   const image = join(dir, 'probe.img');
   const mountPoint = join(dir, 'mnt');
   const sync = (command: string, args: string[]) =>
@@ -169,8 +172,31 @@ async function unmountRunDir(host: Pick<RunDirCapHost, 'umount' | 'cp'>, dir: st
   }
 }
 
-/** Mount points under `root` (this mount namespace), from /proc/self/mountinfo. */
-function mountsUnder(root: string): string[] {
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Unmounts and removes probe mounts left by processes that are gone. Best effort. */
+async function sweepProbes(umount: string): Promise<void> {
+  const pattern = /^scriptrunner-probe-(\d+)-[^/]+$/;
+  for (const dir of mountsUnder(tmpdir(), 2)) {
+    const match = pattern.exec(basename(dir));
+    if (!match || alive(Number(match[1]))) continue;
+    await run(umount, ['-l', join(dir, 'mnt')]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Mount points `depth` levels under `root` (this mount namespace), from /proc/self/mountinfo;
+ * with depth 2, the directory one level under root that holds each.
+ */
+function mountsUnder(root: string, depth: 1 | 2 = 1): string[] {
   let text: string;
   try {
     text = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -182,6 +208,7 @@ function mountsUnder(root: string): string[] {
     .map((line) => line.split(' ')[4])
     .filter((field): field is string => field !== undefined)
     .map((field) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .map((path) => (depth === 2 ? dirname(path) : path))
     .filter((path) => dirname(path) === root);
 }
 
