@@ -20,7 +20,7 @@ import {
   type Store,
   type Transport,
 } from '../src/index.js';
-import { closeRunners, makeRunner, runFixture, silentLogger, waitUntil } from './helpers.js';
+import { closeRunners, FLOOD_60K, makeRunner, runFixture, silentLogger, waitUntil } from './helpers.js';
 
 afterEach(closeRunners);
 const root = mkdtempSync(join(tmpdir(), 'sr-faults-'));
@@ -138,14 +138,7 @@ describe('paced transports', () => {
       },
     };
     const runner = makeRunner({ transports: [slow], maxBatchLines: 500, isolation: 'none' });
-    const code = [
-      'import sys, time',
-      'start = time.time()',
-      'for i in range(60000):',
-      '    sys.stdout.write(f"row {i} " + "y" * 40 + "\\n")',
-      'print(f"elapsed {time.time() - start:.3f}")',
-    ].join('\n');
-    const { execution, texts } = await runFixture(runner, 'test_paced.py', { code });
+    const { execution, texts } = await runFixture(runner, 'test_paced.py', { code: FLOOD_60K });
     expect(execution).toMatchObject({ status: 'succeeded', lineCount: 60_001 });
     expect(seen).toEqual(Array.from({ length: 60_001 }, (_, i) => i + 1));
     // Unpaced, python writes these lines in well under a second; 25 ms per batch of at most 500

@@ -9,6 +9,15 @@ export function fixture(name: string): Buffer {
   return readFileSync(join(FIXTURES, name));
 }
 
+/** Writes 60,000 lines as fast as it can, then how long that took: "elapsed <seconds>" (the 60,001st line). */
+export const FLOOD_60K = [
+  'import sys, time',
+  'start = time.time()',
+  'for i in range(60000):',
+  '    sys.stdout.write(f"row {i} " + "y" * 40 + "\\n")',
+  'print(f"elapsed {time.time() - start:.3f}")',
+].join('\n');
+
 /** Quiet by default: store-retry warnings in fault tests would only clutter the output. */
 export const silentLogger = { warn: () => {}, error: () => {} };
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { memoryStore, type Execution, type LogLine, type Store } from '../src/index.js';
-import { closeRunners, makeRunner, runFixture } from './helpers.js';
+import { closeRunners, FLOOD_60K, makeRunner, runFixture } from './helpers.js';
 
 afterEach(closeRunners);
 
@@ -178,14 +178,7 @@ describe('line pipeline', () => {
       },
     };
     const runner = makeRunner({ store, maxBatchLines: 500 });
-    const code = [
-      'import sys, time',
-      'start = time.time()',
-      'for i in range(60000):',
-      '    sys.stdout.write(f"row {i} " + "y" * 40 + "\\n")',
-      'print(f"elapsed {time.time() - start:.3f}")',
-    ].join('\n');
-    const { execution, texts } = await runFixture(runner, 'test_backpressure.py', { code });
+    const { execution, texts } = await runFixture(runner, 'test_backpressure.py', { code: FLOOD_60K });
     expect(execution.status).toBe('succeeded');
     expect(execution.lineCount).toBe(60_001);
     // Unthrottled, python writes these 60k lines in well under a second. With the store taking
