@@ -1,5 +1,6 @@
 /** The public interface of a runner: what `createScriptRunner` returns. */
 import type { EventEmitter } from 'eventemitter3';
+import type { FollowOptions, LogFollow } from './follow.js';
 import type { ListExecutionsOptions, ListScriptsOptions, ReadLogsOptions, RunOptions } from './options.js';
 import type { Execution, LogLine, Page, Script, ScriptRunnerEvents, ScriptWithLastExecution } from './types.js';
 import type { UploadInput } from './upload.js';
@@ -30,6 +31,15 @@ export interface ScriptRunner
   getExecution(id: string): Promise<Execution>;
   listExecutions(options?: ListExecutionsOptions): Promise<Page<Execution>>;
   readLogs(executionId: string, options?: ReadLogsOptions): Promise<LogLine[]>;
+  /**
+   * Follows one execution's log from `afterSeq`: resolves once the execution was read (rejects
+   * `not_found` for an unknown id) with an async iterator of line batches, progress and, last, the
+   * final record. Every line exactly once and in order, whether it comes from the store (catch-up)
+   * or live; catch-up reads are paced by the consumer and yield to the event loop between slices;
+   * memory stays bounded for a slow consumer. Works for executions running anywhere (with a
+   * dispatcher, for every event this runner receives). Abort `signal` or call `close()` to stop.
+   */
+  follow(executionId: string, options?: FollowOptions): Promise<LogFollow>;
   /** Stops accepting work, ends queued and running executions as `interrupted`, waits for them. */
   close(): Promise<void>;
 }

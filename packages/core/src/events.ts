@@ -6,6 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Dispatcher } from './dispatch.js';
 import { describeError } from './errors.js';
+import { FollowRegistry } from './follow.js';
 import type { Logger } from './options.js';
 import type { Transport } from './transport.js';
 import type { RunnerEvent, ScriptRunnerEvents } from './types.js';
@@ -13,6 +14,8 @@ import type { RunnerEvent, ScriptRunnerEvents } from './types.js';
 export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
   /** waitFor()/cancel() calls on executions that run elsewhere, woken by their `execution:finished`. */
   private readonly finishWaiters = new Map<string, Set<() => void>>();
+  /** Open `follow()`s, by execution: every event that reaches this runner's listeners reaches them. */
+  protected readonly follows = new FollowRegistry();
 
   protected abstract readonly logger: Logger;
   protected abstract readonly transports: Transport[];
@@ -46,6 +49,11 @@ export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
       (this.emit as (name: string, data: unknown) => boolean)(event.type, event.data);
     } catch (error) {
       // A throwing listener must not break the pipeline of a run.
+      this.reportError(error);
+    }
+    try {
+      this.follows.deliver(event);
+    } catch (error) {
       this.reportError(error);
     }
     if (event.type === 'execution:finished') {

@@ -12,6 +12,7 @@ export type {
   ReadLogsOptions,
   Logger,
 } from './runner.js';
+export type { FollowOptions, FollowItem, LogFollow } from './follow.js';
 export { memoryStore } from './stores/memory.js';
 /** For store authors: the keyset cursor format the built-in stores use (opaque to callers). */
 export { encodeCursor, decodeCursor } from './stores/cursor.js';

@@ -13,6 +13,7 @@ import type { Dispatcher, DispatchRequest } from './dispatch.js';
 import { LocalDispatcher } from './dispatchers/local.js';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { EventHub } from './events.js';
+import { DEFAULT_FOLLOW_PAGE, Follower, type FollowOptions, type LogFollow } from './follow.js';
 import { Executor } from './executor.js';
 import {
   checkId,
@@ -319,6 +320,29 @@ class Runner extends EventHub implements ScriptRunner {
     return this.storeCall(() => this.store.readLogs(executionId, query));
   }
 
+  async follow(executionId: string, options: FollowOptions = {}): Promise<LogFollow> {
+    await this.open();
+    checkId(executionId, 'execution');
+    const afterSeq = positiveInt(options.afterSeq, 0, 'afterSeq', 0);
+    const pageSize = positiveInt(options.pageSize, DEFAULT_FOLLOW_PAGE, 'pageSize', 1, MAX_LOG_PAGE);
+    const maxBufferedLines = positiveInt(options.maxBufferedLines, 10 * pageSize, 'maxBufferedLines', 1);
+    const read = (after: number, limit: number) => this.storeCall(() => this.store.readLogs(executionId, { afterSeq: after, limit }));
+    const follower = new Follower(executionId, read, this.follows.remove, options.signal, { afterSeq, pageSize, maxBufferedLines });
+    // Capture first: whatever is published from here on reaches the follower, so no read below can miss it.
+    this.follows.add(follower);
+    try {
+      const execution = await this.storeCall(() => this.store.getExecution(executionId));
+      if (execution === null) {
+        throw new ScriptRunnerError('not_found', `no execution with id ${executionId}`, { details: { id: executionId } });
+      }
+      follower.start(execution);
+    } catch (error) {
+      follower.close();
+      throw error;
+    }
+    return follower;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   close(): Promise<void> {
@@ -345,6 +369,8 @@ class Runner extends EventHub implements ScriptRunner {
         this.reportError(error);
       }
     }
+    // Follows of executions that ran here ended with their finish; the rest (running elsewhere) end now.
+    this.follows.closeAll();
     if (this.settings.ownsStore) await this.store.close?.();
   }
 
