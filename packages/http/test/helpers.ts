@@ -1,10 +1,25 @@
+/**
+ * The shared route suite's servers: the same routes through both faces, each on a real HTTP server
+ * on 127.0.0.1 — Express for the router, Hono on @hono/node-server for the fetch handler.
+ * The faces are imported from their sources (they depend on this package; a package dependency
+ * back would be a cycle).
+ */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { createScriptRunner, type LogLine, type ScriptRunner, type ScriptRunnerOptions, type Store } from '@scriptrunner/core';
 import express from 'express';
-import { createScriptRunnerRouter, type ScriptRunnerRouterOptions } from '../src/index.js';
+import { Hono } from 'hono';
+import { createScriptRunnerRouter } from '../../adapter-express/src/index.js';
+import { createScriptRunnerHandler } from '../../adapter-fetch/src/index.js';
+import type { RouteOptions } from '../src/index.js';
+
+export type Face = 'express' | 'fetch';
+export const FACES: readonly Face[] = ['express', 'fetch'];
+/** Options both faces take; `authorize` gets each face's own request type, unused by the suite. */
+export type FaceOptions = RouteOptions<any>;
 
 export const FIXTURES = new URL('../../core/test/fixtures/', import.meta.url);
 export const fixture = (name: string) => readFileSync(new URL(name, FIXTURES));
@@ -18,16 +33,40 @@ export interface TestServer {
 
 const open: TestServer[] = [];
 
+/** Mounts the routes at /api/sr through one face; `extra` adds plain routes (e.g. /ping) to the same server. */
+async function listen(face: Face, runner: ScriptRunner, options: FaceOptions): Promise<Server> {
+  if (face === 'express') {
+    const app = express();
+    app.get('/ping', (_req, res) => {
+      res.json({ pong: true });
+    });
+    app.use('/api/sr', createScriptRunnerRouter(runner, options));
+    const server: Server = createServer(app);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return server;
+  }
+  const handler = createScriptRunnerHandler(runner, { basePath: '/api/sr', ...options });
+  const app = new Hono();
+  app.get('/ping', (c) => c.json({ pong: true }));
+  app.all('/api/sr', (c) => handler(c.req.raw));
+  app.all('/api/sr/*', (c) => handler(c.req.raw));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  if (!server.listening) await once(server, 'listening');
+  return server;
+}
+
+export function serverFor(face: Face) {
+  return (runnerOptions: ScriptRunnerOptions = {}, routeOptions: FaceOptions = {}) => startServer(face, runnerOptions, routeOptions);
+}
+
 export async function startServer(
+  face: Face,
   runnerOptions: ScriptRunnerOptions = {},
-  routerOptions: ScriptRunnerRouterOptions = {},
+  routeOptions: FaceOptions = {},
 ): Promise<TestServer> {
   const runner = createScriptRunner({ logger: quiet, killGraceMs: 500, ...runnerOptions });
-  const app = express();
-  app.use('/api/sr', createScriptRunnerRouter(runner, { logger: quiet, heartbeatMs: 200, ...routerOptions }));
-  const server: Server = createServer(app);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const server = await listen(face, runner, { logger: quiet, heartbeatMs: 200, ...routeOptions });
   const { port } = server.address() as AddressInfo;
   const handle: TestServer = {
     runner,
@@ -69,6 +108,9 @@ export async function upload(base: string, filename: string, content: Buffer | s
   const res = await fetch(`${base}/scripts`, { method: 'POST', body: form });
   return { status: res.status, body: (await res.json()) as any, headers: res.headers };
 }
+
+/** The origin a same-origin page of the test server would send. */
+export const originOf = (base: string) => new URL(base).origin;
 
 export async function json(url: string, init?: RequestInit) {
   const res = await fetch(url, init);
