@@ -44,6 +44,16 @@ export function errorResponse(status: number, code: string, message: string, hea
   return jsonResponse(status, { error: { code, message } }, headers);
 }
 
+/** The request's stream failed because the client went away (Node reports it as these). */
+export function isClientGone(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return (
+    e !== null &&
+    typeof e === 'object' &&
+    (e.code === 'ECONNRESET' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.code === 'ABORT_ERR' || e.message === 'aborted')
+  );
+}
+
 /**
  * Maps anything a route threw. `aborted`: the client went away (an upload cut off, say), which is
  * not the server's fault and not logged; nobody reads the answer.
@@ -56,7 +66,7 @@ export function toErrorResponse(error: unknown, options: { logger: ErrorLogger; 
     if (status >= 500) options.logger.error(error.message);
     return errorResponse(status, error.code, error.message, headers);
   }
-  if (options.aborted) return errorResponse(400, 'aborted', '[scriptrunner] the client closed the request');
+  if (options.aborted || isClientGone(error)) return errorResponse(400, 'aborted', '[scriptrunner] the client closed the request');
   const message = error instanceof Error ? error.message : String(error);
   options.logger.error(`[scriptrunner] unexpected error in a route: ${message}`);
   return errorResponse(500, 'internal', '[scriptrunner] internal error');
