@@ -105,7 +105,7 @@ describe('the demo server', () => {
     const demo = await startDemo();
     const scripts = await api(demo, '/scripts');
     const long = scripts.body.items.find((s: { filename: string }) => s.filename === 'experiment_long_forecast.py');
-    const run = await api(demo, `/scripts/${long.id}/executions`, { method: 'POST' });
+    const run = await api(demo, `/scripts/${long.id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(run.status).toBe(202);
     const executionId = run.body.execution.id as string;
     // `running` is stored when the run claims the execution, a moment before the script's process
@@ -141,7 +141,7 @@ describePostgres('the demo server on PostgreSQL', (suite) => {
     const demo = await startDemo({ DATABASE_URL: url });
     expect(demo.output()).toContain('store: PostgreSQL');
     const sample = (await api(demo, '/scripts')).body.items.find((s: { filename: string }) => s.filename === 'test_sample.py');
-    const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST' });
+    const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     let execution = run.body.execution;
     for (let i = 0; i < 100 && (execution.status === 'queued' || execution.status === 'running'); i++) {
       await new Promise((r) => setTimeout(r, 100));
