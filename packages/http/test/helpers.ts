@@ -64,8 +64,10 @@ export async function startServer(
   face: Face,
   runnerOptions: ScriptRunnerOptions = {},
   routeOptions: FaceOptions = {},
+  /** A runner made elsewhere (e.g. by another copy of core) instead of a new one. */
+  existing?: ScriptRunner,
 ): Promise<TestServer> {
-  const runner = createScriptRunner({ logger: quiet, killGraceMs: 500, ...runnerOptions });
+  const runner = existing ?? createScriptRunner({ logger: quiet, killGraceMs: 500, ...runnerOptions });
   const server = await listen(face, runner, { logger: quiet, heartbeatMs: 200, ...routeOptions });
   const { port } = server.address() as AddressInfo;
   const handle: TestServer = {

@@ -4,12 +4,13 @@
  * that are garbage, paths that do not exist, and readers of a huge log that must not starve others.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { memoryStore, type ScriptRunner, type Store } from '@scriptrunner/core';
 import { sampleExecution, sampleLines, sampleScript } from '@scriptrunner/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createScriptRunnerHandler } from '../../adapter-fetch/src/index.js';
-import { closeServers, FACES, json, originOf, runScript, serverFor, upload } from './helpers.js';
+import { closeServers, FACES, json, originOf, runScript, serverFor, startServer, upload } from './helpers.js';
 
 afterEach(closeServers);
 
@@ -210,6 +211,22 @@ describe.each(FACES)('%s face', (face) => {
       expect(bytes).toBeGreaterThan(1_000_000 * 10);
     } finally {
       for (const r of readers) r.child.kill();
+    }
+  });
+});
+
+describe('errors across module copies', () => {
+  it('maps a validation error from a runner of the CommonJS build of core to 422 in both faces', async () => {
+    // The faces load core's ESM build; the runner comes from the CommonJS build: two copies of core,
+    // as with a custom server next to a bundler. The error brand must still be recognised.
+    const cjs = createRequire(import.meta.url)('@scriptrunner/core') as typeof import('@scriptrunner/core');
+    const esm = await import('@scriptrunner/core');
+    expect(cjs.ScriptRunnerError).not.toBe(esm.ScriptRunnerError);
+    for (const face of FACES) {
+      const runner = cjs.createScriptRunner({ logger: { warn() {}, error() {} } });
+      const { base } = await startServer(face, {}, {}, runner);
+      const res = await upload(base, '../test_escape.py', 'print(1)');
+      expect({ face, status: res.status, code: res.body.error.code }).toEqual({ face, status: 422, code: 'validation' });
     }
   });
 });
