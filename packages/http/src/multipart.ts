@@ -49,10 +49,13 @@ export async function readUploadForm(
   parser.on('file', (name, stream, info) => {
     if (name !== 'file') {
       fail(badRequest('upload the script in the form field "file"'));
+      stream.on('error', () => undefined);
       stream.resume();
       return;
     }
     const chunks: Buffer[] = [];
+    // Destroying the parser (a refused upload) errors the open file stream; that is expected, not a crash.
+    stream.on('error', () => undefined);
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('limit', () => fail(tooLarge('the file is larger than the upload limit')));
     stream.on('end', () => {

@@ -160,6 +160,52 @@ describe.each(FACES)('%s face', (face) => {
     expect(response).toContain('request_timeout');
   });
 
+  it('answers 413 to an upload over the cap while it is still streaming in (nothing past the cap is buffered)', async () => {
+    const { base, runner } = await startServer({}, { upload: { maxBytes: 1024 * 1024 } });
+    const { hostname, port, pathname } = new URL(base);
+    const socket = connect(Number(port), hostname);
+    let response = '';
+    const answered = new Promise<void>((resolve) => {
+      socket.on('data', (chunk) => {
+        response += chunk.toString();
+        if (response.includes('\r\n\r\n')) resolve();
+      });
+      socket.on('close', () => resolve());
+    });
+    socket.on('error', () => undefined);
+    // Announces 64 MiB, sends 2 MiB, then waits: the answer must come without the rest.
+    socket.write(
+      `POST ${pathname}/scripts HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n` +
+        `--B\r\nContent-Disposition: form-data; name="file"; filename="test_big.py"\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(2 * 1024 * 1024, 0x61));
+    await answered;
+    socket.destroy();
+    expect(response).toMatch(/^HTTP\/1\.1 413/);
+    expect((await runner.listScripts({ status: 'all' })).items).toEqual([]);
+  });
+
+  it('sends SSE heartbeats while a run is quiet', async () => {
+    const { base } = await startServer({}, { heartbeatMs: 100 });
+    const scriptId = (await upload(base, 'test_quiet.py', 'import time\nprint("up", flush=True)\ntime.sleep(30)\n')).body.script.id as string;
+    const executionId = (await runScript(base, scriptId)).body.execution.id as string;
+    const controller = new AbortController();
+    const res = await fetch(`${base}/executions/${executionId}/logs/stream`, { signal: controller.signal });
+    let text = '';
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        text += decoder.decode(chunk, { stream: true });
+        // Two heartbeats after the line: the stream stays alive while nothing is printed.
+        if ((text.split('event: log')[1] ?? '').split(': keepalive').length > 2) break;
+      }
+    } finally {
+      controller.abort();
+    }
+    expect(text).toMatch(/event: log\n[\s\S]*: keepalive \d+\n\n[\s\S]*: keepalive \d+\n\n/);
+    await json(`${base}/executions/${executionId}/cancel`, { method: 'POST' });
+  });
+
   it('does not report an upload the client aborted as an unexpected error, and stores nothing', async () => {
     const errors: string[] = [];
     let reachedRoute!: () => void;
