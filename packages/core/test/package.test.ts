@@ -11,6 +11,7 @@ const publicNames = [
   'memoryStore',
   'encodeCursor',
   'decodeCursor',
+  'decodeCursorOrThrow',
   'updatableStatuses',
   'ScriptRunnerError',
   'isScriptRunnerError',
