@@ -15,10 +15,6 @@ export type ScriptRunnerErrorCode =
   | 'unavailable';
 
 /**
- * Every error the runner throws or emits. `code` is stable and meant for programs (HTTP adapters map
- * it to a status); `message` is meant for people and starts with `[scriptrunner]`.
- */
-/**
  * A brand shared by every copy of this package in a process (a bundler's and Node's, the ESM and
  * the CommonJS build, the ./testing bundle): `instanceof` and `isScriptRunnerError` recognise an
  * error made by any of them, so a `validation` error never turns into an HTTP 500 because two
@@ -26,6 +22,10 @@ export type ScriptRunnerErrorCode =
  */
 const BRAND = Symbol.for('@scriptrunner/core:ScriptRunnerError');
 
+/**
+ * Every error the runner throws or emits. `code` is stable and meant for programs (HTTP adapters map
+ * it to a status); `message` is meant for people and starts with `[scriptrunner]`.
+ */
 export class ScriptRunnerError extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;

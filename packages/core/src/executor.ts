@@ -146,7 +146,7 @@ export class Executor implements DispatchHost {
   async execute(request: DispatchRequest): Promise<Execution | null> {
     let id: string;
     try {
-      id = checkId(request.executionId, 'execution');
+      id = checkId(request.executionId, 'execution', 'executionId');
     } catch (error) {
       this.events.error(error);
       return null;

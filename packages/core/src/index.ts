@@ -15,7 +15,7 @@ export type {
 export type { FollowOptions, FollowItem, LogFollow } from './follow.js';
 export { memoryStore } from './stores/memory.js';
 /** For store authors: the keyset cursor format the built-in stores use (opaque to callers). */
-export { encodeCursor, decodeCursor } from './stores/cursor.js';
+export { encodeCursor, decodeCursor, decodeCursorOrThrow } from './stores/cursor.js';
 export type { CursorKey } from './stores/cursor.js';
 /** For store authors: the statuses `Store.updateExecution` may change an execution from. */
 export { updatableStatuses } from './stores/transitions.js';

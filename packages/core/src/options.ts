@@ -209,9 +209,23 @@ export function listScriptsQuery(options: ListScriptsOptions): ListScriptsQuery 
   return { status, limit, cursor: options.cursor ?? null };
 }
 
-export function checkId(id: unknown, what: string): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
-    throw new ScriptRunnerError('validation', `${what} id must be a non-empty string`);
+/**
+ * Longest id the runner accepts. Its own ids are 21-character nanoids; the bound keeps a caller's
+ * typo or attack (a megabyte in a URL segment) out of store queries and error messages.
+ */
+export const MAX_ID_LENGTH = 200;
+
+/** `field` names the input in `details.field`, for an id passed as something other than `id`. */
+export function checkId(id: unknown, what: string, field = 'id'): string {
+  if (typeof id !== 'string' || id.length === 0) {
+    // A non-string has no length worth reporting; an empty string has 0.
+    const details = typeof id === 'string' ? { field, length: 0 } : { field };
+    throw new ScriptRunnerError('validation', `${what} id must be a non-empty string`, { details });
+  }
+  if (id.length > MAX_ID_LENGTH) {
+    throw new ScriptRunnerError('validation', `${what} id is ${id.length} characters long; ids are at most ${MAX_ID_LENGTH}`, {
+      details: { field, length: id.length },
+    });
   }
   return id;
 }

@@ -292,7 +292,7 @@ class Runner extends EventHub implements ScriptRunner {
     await this.ready;
     const limit = positiveInt(options.limit, 50, 'limit', 1, MAX_PAGE);
     const query: Parameters<Store['listExecutions']>[0] = { limit, cursor: options.cursor ?? null };
-    if (options.scriptId !== undefined) query.scriptId = checkId(options.scriptId, 'script');
+    if (options.scriptId !== undefined) query.scriptId = checkId(options.scriptId, 'script', 'scriptId');
     if (options.status !== undefined) {
       if (!EXECUTION_STATUSES.includes(options.status)) {
         throw new ScriptRunnerError('validation', `status must be one of ${EXECUTION_STATUSES.join(', ')}`);

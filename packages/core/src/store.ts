@@ -11,7 +11,9 @@
  *   they receive without changing stored state.
  * - "Absent" is `null`, never an exception. Exceptions mean the store itself failed; the runner
  *   retries the log and status writes of a running execution and reports other failures as
- *   `ScriptRunnerError` with code `store`.
+ *   `ScriptRunnerError` with code `store`. The one exception that is the caller's fault: a list
+ *   method given a cursor the store did not issue throws a `ScriptRunnerError` with code
+ *   `validation`, which the runner passes on unchanged (see `listScripts`).
  * - Dates go in and come out as `Date` objects with millisecond precision.
  * - Ids are created by the runner (nanoid); the store keeps them as given.
  */
@@ -57,7 +59,10 @@ export interface ListScriptsQuery {
   status?: ScriptStatus | 'all';
   /** 1..1000; the runner always passes a value. */
   limit: number;
-  /** An opaque `nextCursor` from a previous page of the same query. */
+  /**
+   * An opaque `nextCursor` from a previous page of the same query; absent, null or `''` asks for
+   * the first page. Anything else this store did not issue is refused (see `Store.listScripts`).
+   */
   cursor?: string | null;
 }
 
@@ -65,6 +70,7 @@ export interface ListExecutionsQuery {
   scriptId?: string;
   status?: ExecutionStatus;
   limit: number;
+  /** As in `ListScriptsQuery`. */
   cursor?: string | null;
 }
 
@@ -103,17 +109,25 @@ export interface Store {
   /**
    * Scripts newest first: ordered by `createdAt` descending, then `id` descending for equal times.
    * Following `nextCursor` until it is null visits every matching script exactly once, even when
-   * scripts are created meanwhile (new ones appear only on a fresh first page). An unknown or
-   * malformed cursor yields an empty page with `nextCursor: null`, never an exception.
+   * scripts are created meanwhile (new ones appear only on a fresh first page).
+   *
+   * A cursor this store did not issue (garbage, a truncated or edited cursor, another store's
+   * format) rejects with `new ScriptRunnerError('validation', 'cursor … is not a cursor this store
+   * issued; pass nextCursor from a previous page', { details: { field: 'cursor' } })` before
+   * anything is read; `decodeCursorOrThrow` throws exactly that for the built-in cursor format.
+   * Never an empty page: a caller would take that for the end of the list. "Issued" is judged by
+   * the store's cursor format, not by a record of past pages: a well-formed cursor is a position
+   * in the order and the list continues after it, whether or not a script still sits there.
    */
   listScripts(query: ListScriptsQuery): Promise<Page<Script>>;
 
   /**
    * Optional: `listScripts` with each script's newest execution (`queuedAt` descending, then `id`
    * descending, as `listExecutions` orders them; null when it never ran), in one call. Same
-   * query, filter, ordering and cursor rules as `listScripts`. Should not read every execution of
-   * the listed scripts, nor their content bytes. For a store without it the runner calls
-   * `listScripts` and then `listExecutions({ scriptId, limit: 1 })` once per script.
+   * query, filter, ordering and cursor rules as `listScripts`, including the `validation` error
+   * for a cursor this store did not issue. Should not read every execution of the listed scripts,
+   * nor their content bytes. For a store without it the runner calls `listScripts` and then
+   * `listExecutions({ scriptId, limit: 1 })` once per script.
    */
   listScriptsWithLastExecution?(query: ListScriptsQuery): Promise<Page<ScriptWithLastExecution>>;
 
@@ -159,7 +173,7 @@ export interface Store {
 
   /**
    * Executions newest first: `queuedAt` descending, then `id` descending. Cursor rules as in
-   * `listScripts`.
+   * `listScripts`, including the `validation` error for a cursor this store did not issue.
    */
   listExecutions(query: ListExecutionsQuery): Promise<Page<Execution>>;
 

@@ -89,6 +89,63 @@ describe('queue', () => {
   });
 });
 
+describe('id validation', () => {
+  // Ids reach the runner from URLs; every method that takes one says what is wrong with it.
+  const methods = (runner: ReturnType<typeof makeRunner>): Array<[string, (id: unknown) => Promise<unknown>, string, string]> => [
+    ['getScript', (id) => runner.getScript(id as string), 'script', 'id'],
+    ['getScriptContent', (id) => runner.getScriptContent(id as string), 'script', 'id'],
+    ['archiveScript', (id) => runner.archiveScript(id as string), 'script', 'id'],
+    ['run', (id) => runner.run(id as string), 'script', 'id'],
+    ['getExecution', (id) => runner.getExecution(id as string), 'execution', 'id'],
+    ['cancel', (id) => runner.cancel(id as string), 'execution', 'id'],
+    ['waitFor', (id) => runner.waitFor(id as string), 'execution', 'id'],
+    ['readLogs', (id) => runner.readLogs(id as string), 'execution', 'id'],
+    ['listExecutions', (id) => runner.listExecutions({ scriptId: id as string }), 'script', 'scriptId'],
+  ];
+
+  it('names an over-long id by its length, not as "non-empty"', async () => {
+    const runner = makeRunner();
+    for (const [name, call, what, field] of methods(runner)) {
+      const error = await call('x'.repeat(5000)).then(
+        () => expect.fail(`${name} accepted a 5000-character id`),
+        (e: unknown) => e,
+      );
+      expect(error, name).toBeInstanceOf(ScriptRunnerError);
+      expect(error, name).toMatchObject({
+        code: 'validation',
+        message: `[scriptrunner] ${what} id is 5000 characters long; ids are at most 200`,
+        details: { field, length: 5000 },
+      });
+    }
+  });
+
+  it('accepts 200 characters and refuses 201', async () => {
+    const runner = makeRunner();
+    await expect(runner.getScript('x'.repeat(200))).rejects.toMatchObject({ code: 'not_found' });
+    await expect(runner.getExecution('x'.repeat(201))).rejects.toMatchObject({
+      code: 'validation',
+      message: '[scriptrunner] execution id is 201 characters long; ids are at most 200',
+      details: { field: 'id', length: 201 },
+    });
+  });
+
+  it('calls an empty or non-string id what it is', async () => {
+    const runner = makeRunner();
+    for (const [name, call, what, field] of methods(runner)) {
+      await expect(call(''), name).rejects.toMatchObject({
+        code: 'validation',
+        message: `[scriptrunner] ${what} id must be a non-empty string`,
+        details: { field, length: 0 },
+      });
+      for (const id of [42, null, { id: 'x' }]) {
+        const error = await call(id).then(() => expect.fail(`${name} accepted ${String(id)}`), (e: unknown) => e);
+        expect(error, name).toMatchObject({ code: 'validation', message: `[scriptrunner] ${what} id must be a non-empty string` });
+        expect((error as ScriptRunnerError).details, name).toEqual({ field });
+      }
+    }
+  });
+});
+
 describe('events', () => {
   it('emits script and execution lifecycle events in order', async () => {
     const runner = makeRunner();

@@ -11,6 +11,7 @@ const publicNames = [
   'memoryStore',
   'encodeCursor',
   'decodeCursor',
+  'decodeCursorOrThrow',
   'updatableStatuses',
   'ScriptRunnerError',
   'isScriptRunnerError',
@@ -39,6 +40,47 @@ describe('@scriptrunner/core package', () => {
     expect(execution.status).toBe('succeeded');
     expect((await runner.readLogs(execution.id)).map((l) => l.text)).toEqual(['from cjs']);
     await runner.close();
+  });
+
+  it('recognises a ScriptRunnerError made by the other build: the brand decides, not the class or duck typing', async () => {
+    const cjs = require('@scriptrunner/core') as typeof import('@scriptrunner/core');
+    const esm = await import('@scriptrunner/core');
+    // Two copies of the class, as a bundler or a dual-package host can load them side by side.
+    expect(cjs.ScriptRunnerError).not.toBe(esm.ScriptRunnerError);
+    expect(cjs.isScriptRunnerError).not.toBe(esm.isScriptRunnerError);
+
+    const cjsRunner = cjs.createScriptRunner({ logger: { warn() {}, error() {} } });
+    let fromCjs: unknown;
+    try {
+      fromCjs = await cjsRunner.uploadScript({ filename: '../x.py', content: '' }).then(
+        () => expect.fail('the CommonJS runner accepted ../x.py'),
+        (error: unknown) => error,
+      );
+    } finally {
+      await cjsRunner.close();
+    }
+    const fromEsm = new esm.ScriptRunnerError('not_found', 'x');
+    // Each error really comes from its own copy, so recognition below cannot ride on a shared prototype.
+    expect(Object.getPrototypeOf(fromCjs)).toBe(cjs.ScriptRunnerError.prototype);
+    expect(Object.getPrototypeOf(fromEsm)).toBe(esm.ScriptRunnerError.prototype);
+
+    for (const [error, code] of [[fromCjs, 'validation'], [fromEsm, 'not_found']] as const) {
+      for (const build of [cjs, esm]) {
+        expect(build.isScriptRunnerError(error)).toBe(true);
+        expect(error instanceof build.ScriptRunnerError).toBe(true);
+      }
+      expect((error as { code: unknown }).code).toBe(code);
+    }
+    expect(fromCjs).toBeInstanceOf(Error);
+    expect((fromCjs as Error).message).toMatch(/^\[scriptrunner\] /);
+
+    // Looking like one is not enough: only the brand the constructor sets counts.
+    const lookalike = Object.assign(new Error('[scriptrunner] x'), { name: 'ScriptRunnerError', code: 'validation', details: {} });
+    for (const build of [cjs, esm]) {
+      expect(build.isScriptRunnerError(lookalike)).toBe(false);
+      expect(lookalike instanceof build.ScriptRunnerError).toBe(false);
+      expect(build.isScriptRunnerError({ code: 'not_found', message: 'x' })).toBe(false);
+    }
   });
 
   it('exposes the conformance suite on ./testing (ESM only: vitest cannot be required)', async () => {

@@ -1,9 +1,10 @@
 /**
  * runner.listScriptsWithLastExecution: one store call on a store that offers the method, the
- * listScripts + listExecutions fallback on one that does not, and listScripts' validation.
+ * listScripts + listExecutions fallback on one that does not, and listScripts' validation. And the
+ * store's refusal of a cursor it did not issue, passed on unchanged by every list method.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryStore, type Execution, type Store } from '../src/index.js';
+import { memoryStore, ScriptRunnerError, type Execution, type Store } from '../src/index.js';
 import { sampleExecution } from '../src/testing/index.js';
 import { closeRunners, countingStore, makeRunner } from './helpers.js';
 
@@ -90,5 +91,44 @@ describe('runner.listScriptsWithLastExecution', () => {
       code: 'store',
       message: '[scriptrunner] the store failed: db gone',
     });
+  });
+});
+
+describe('a cursor the store did not issue', () => {
+  const refusal = {
+    code: 'validation',
+    details: { field: 'cursor' },
+    message: '[scriptrunner] cursor "garbage" is not a cursor this store issued; pass nextCursor from a previous page',
+  };
+
+  it('rejects every list method with the store\'s validation error, on both listScriptsWithLastExecution paths', async () => {
+    const { listScriptsWithLastExecution: _omitted, ...withoutMethod } = memoryStore();
+    for (const store of [memoryStore(), withoutMethod]) {
+      const runner = makeRunner({ store });
+      await runner.uploadScript({ filename: 'test_a.py', content: 'print(1)\n' });
+      await expect(runner.listScripts({ cursor: 'garbage' })).rejects.toMatchObject(refusal);
+      await expect(runner.listExecutions({ cursor: 'garbage' })).rejects.toMatchObject(refusal);
+      await expect(runner.listScriptsWithLastExecution({ cursor: 'garbage' })).rejects.toMatchObject(refusal);
+      const longer = runner.listScripts({ cursor: 'x'.repeat(5000) });
+      // The message quotes the start of what was given, not all of it.
+      await expect(longer).rejects.toMatchObject({ code: 'validation', message: expect.stringContaining(`"${'x'.repeat(40)}…"`) });
+      await expect(longer).rejects.toSatisfy((e: Error) => e.message.length < 200);
+    }
+  });
+
+  it('passes the very error object on, not a copy or a store error', async () => {
+    const thrown = new ScriptRunnerError('validation', 'cursor "x" is not a cursor this store issued; pass nextCursor from a previous page', {
+      details: { field: 'cursor' },
+    });
+    const refuse = async (): Promise<never> => Promise.reject(thrown);
+    const inner = memoryStore();
+    const { listScriptsWithLastExecution: _omitted, ...withoutMethod } = inner;
+    const withMethod: Store = { ...inner, listScripts: refuse, listExecutions: refuse, listScriptsWithLastExecution: refuse };
+    const fallback: Store = { ...withoutMethod, listScripts: refuse };
+    const runner = makeRunner({ store: withMethod });
+    await expect(runner.listScripts({ cursor: 'x' })).rejects.toBe(thrown);
+    await expect(runner.listExecutions({ cursor: 'x' })).rejects.toBe(thrown);
+    await expect(runner.listScriptsWithLastExecution({ cursor: 'x' })).rejects.toBe(thrown);
+    await expect(makeRunner({ store: fallback }).listScriptsWithLastExecution({ cursor: 'x' })).rejects.toBe(thrown);
   });
 });

@@ -3,7 +3,7 @@
  * `prisma/scriptrunner.prisma`. Works on SQLite and PostgreSQL through Prisma's driver adapters.
  */
 import {
-  decodeCursor,
+  decodeCursorOrThrow,
   encodeCursor,
   updatableStatuses,
   type CreateScriptInput,
@@ -72,10 +72,12 @@ function toExecution(row: ExecutionRow): Execution {
   };
 }
 
-/** Keyset condition for "after this cursor" in (time desc, id desc) order. */
-function afterCursor(field: 'createdAt' | 'queuedAt', cursor: string): object | null {
-  const key = decodeCursor(cursor);
-  if (key === null) return null;
+/**
+ * Keyset condition for "after this cursor" in (time desc, id desc) order. A cursor this store did
+ * not issue throws the contract's `validation` error before any query runs.
+ */
+function afterCursor(field: 'createdAt' | 'queuedAt', cursor: string): object {
+  const key = decodeCursorOrThrow(cursor);
   const time = new Date(key.time);
   return { OR: [{ [field]: { lt: time } }, { [field]: time, id: { lt: key.id } }] };
 }
@@ -131,11 +133,7 @@ export function prismaStore(
     const status = query.status ?? 'active';
     const where: object[] = [];
     if (status !== 'all') where.push({ status });
-    if (query.cursor) {
-      const after = afterCursor('createdAt', query.cursor);
-      if (after === null) return { items: [], nextCursor: null };
-      where.push(after);
-    }
+    if (query.cursor) where.push(afterCursor('createdAt', query.cursor));
     const rows = (await scripts.findMany({
       where: { AND: where },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -229,11 +227,7 @@ export function prismaStore(
       const where: object[] = [];
       if (query.scriptId !== undefined) where.push({ scriptId: query.scriptId });
       if (query.status !== undefined) where.push({ status: query.status });
-      if (query.cursor) {
-        const after = afterCursor('queuedAt', query.cursor);
-        if (after === null) return { items: [], nextCursor: null };
-        where.push(after);
-      }
+      if (query.cursor) where.push(afterCursor('queuedAt', query.cursor));
       const rows = (await executions.findMany({
         where: { AND: where },
         orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],

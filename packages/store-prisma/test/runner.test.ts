@@ -64,6 +64,21 @@ describe('runner on Prisma + SQLite', () => {
       await db.cleanup();
     }
   });
+
+  it('answers a cursor the store did not issue with its validation error, not a store error', async () => {
+    const db = await sqliteDatabase();
+    try {
+      const runner = createScriptRunner({ store: prismaStore(db.prisma), logger: quiet });
+      runners.push(runner);
+      await runner.uploadScript({ filename: 'test_a.py', content: 'print(1)\n' });
+      const refusal = { code: 'validation', details: { field: 'cursor' }, message: expect.stringContaining('is not a cursor this store issued') };
+      await expect(runner.listScripts({ cursor: 'garbage' })).rejects.toMatchObject(refusal);
+      await expect(runner.listExecutions({ cursor: 'garbage' })).rejects.toMatchObject(refusal);
+      await expect(runner.listScriptsWithLastExecution({ cursor: 'garbage' })).rejects.toMatchObject(refusal);
+    } finally {
+      await db.cleanup();
+    }
+  });
 });
 
 describePostgres('runner on Prisma + PostgreSQL', (suite) => {

@@ -14,7 +14,7 @@ import type {
   UpdateExecutionOptions,
 } from '../store.js';
 import type { Execution, Page, Script, ScriptWithLastExecution } from '../types.js';
-import { compareNewestFirst, decodeCursor, encodeCursor, isAfterCursor } from './cursor.js';
+import { compareNewestFirst, decodeCursorOrThrow, encodeCursor, isAfterCursor } from './cursor.js';
 import { LogColumns } from './log-columns.js';
 import { updatableStatuses } from './transitions.js';
 
@@ -46,8 +46,7 @@ function page<T>(
 ): Page<T> {
   let candidates = items;
   if (cursor) {
-    const after = decodeCursor(cursor);
-    if (after === null) return { items: [], nextCursor: null };
+    const after = decodeCursorOrThrow(cursor);
     candidates = items.filter((item) => isAfterCursor(...key(item), after));
   }
   candidates.sort((a, b) => compareNewestFirst(...key(a), ...key(b)));

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { TERMINAL_STATUSES, type Execution, type ExecutionStatus } from '../types.js';
 import type { StoreSuite } from './conformance.js';
+import { expectCursorRefused, FOREIGN_CURSORS } from './cursors.js';
 import { sampleExecution } from './samples.js';
 
 export function executionTests(suite: StoreSuite): void {
@@ -204,6 +205,24 @@ export function executionTests(suite: StoreSuite): void {
       expect(both.items.map((e) => e.id)).toEqual(
         order(created.filter((e) => e.scriptId === b.id && e.status === 'queued')),
       );
+    });
+
+    it('refuses a cursor it did not issue with a validation error, never an empty page', async () => {
+      const script = await createScript();
+      await store.createExecution(sampleExecution(script.id));
+      await store.createExecution(sampleExecution(script.id));
+      for (const cursor of FOREIGN_CURSORS) {
+        await expectCursorRefused(store.listExecutions({ limit: 10, cursor }), cursor);
+        await expectCursorRefused(store.listExecutions({ scriptId: script.id, status: 'queued', limit: 10, cursor }), cursor);
+      }
+      const first = await store.listExecutions({ scriptId: script.id, limit: 1 });
+      const issued = first.nextCursor!;
+      expect(issued).toEqual(expect.any(String));
+      for (const cursor of [`${issued}x`, issued.slice(0, -1)]) {
+        await expectCursorRefused(store.listExecutions({ scriptId: script.id, limit: 10, cursor }), cursor);
+      }
+      expect((await store.listExecutions({ scriptId: script.id, limit: 10, cursor: issued })).items).toHaveLength(1);
+      expect(await store.listExecutions({ scriptId: script.id, limit: 1, cursor: '' })).toEqual(first);
     });
 
     it('interrupts stale queued and running executions only', async () => {

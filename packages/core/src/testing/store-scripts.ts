@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ListScriptsQuery } from '../store.js';
 import type { Page, Script, ScriptWithLastExecution } from '../types.js';
 import type { StoreSuite } from './conformance.js';
+import { expectCursorRefused, FOREIGN_CURSORS } from './cursors.js';
 import { sampleExecution, sampleScript, stripContent } from './samples.js';
 
 export function scriptTests(suite: StoreSuite): void {
@@ -95,10 +96,23 @@ export function scriptTests(suite: StoreSuite): void {
       expect(archived.items.map((s) => s.id)).toEqual([created[3]!.id]);
     });
 
-    it('answers a malformed cursor with an empty page', async () => {
+    it('refuses a cursor it did not issue with a validation error, never an empty page', async () => {
       await createScript();
-      const page = await store.listScripts({ status: 'all', limit: 10, cursor: 'not-a-cursor!!' });
-      expect(page).toEqual({ items: [], nextCursor: null });
+      await createScript();
+      for (const cursor of FOREIGN_CURSORS) {
+        await expectCursorRefused(store.listScripts({ status: 'all', limit: 10, cursor }), cursor);
+      }
+      // A cursor it did issue, cut short or with a character added, is no longer one it issued.
+      const first = await store.listScripts({ status: 'all', limit: 1 });
+      const issued = first.nextCursor!;
+      expect(issued).toEqual(expect.any(String));
+      for (const cursor of [`${issued}x`, issued.slice(0, -1)]) {
+        await expectCursorRefused(store.listScripts({ status: 'all', limit: 10, cursor }), cursor);
+      }
+      // The refusals left nothing behind: the issued cursor and the first page still work.
+      expect((await store.listScripts({ status: 'all', limit: 10, cursor: issued })).items.length).toBeGreaterThan(0);
+      expect(await store.listScripts({ status: 'all', limit: 1, cursor: '' })).toEqual(first);
+      expect(await store.listScripts({ status: 'all', limit: 1, cursor: null })).toEqual(first);
     });
 
     it('counts concurrent runs atomically and keeps the latest lastRunAt', async () => {
@@ -209,7 +223,7 @@ export function scriptTests(suite: StoreSuite): void {
         expect(seen).toEqual(await expected(all.items));
         expect(new Set(seen.map((s) => s.id)).size).toBe(status === 'all' ? 7 : 6);
       }
-      expect(await list({ status: 'all', limit: 10, cursor: 'not-a-cursor!!' })).toEqual({ items: [], nextCursor: null });
+      for (const cursor of FOREIGN_CURSORS) await expectCursorRefused(list({ status: 'all', limit: 10, cursor }), cursor);
     });
   });
 }
