@@ -1,40 +1,30 @@
 /**
- * attachScriptRunner: routes the runner's events into Socket.IO rooms and catches each subscriber up
- * from the store, handing over from catch-up to live delivery without a gap or a duplicate.
+ * attachScriptRunner: the scriptrunner protocol on a Socket.IO namespace. Each `execution:subscribe`
+ * is one `runner.follow()` — core's exactly-once primitive (capture, catch-up from the store in
+ * slices that yield to the event loop, live hand-over, bounded buffer) — and this adapter keeps only
+ * the framing: events, acks, packet sizes, and pacing by the socket's own write buffer, so a slow
+ * client slows its own store reads and nobody else's. Lifecycle events go to the sockets that
+ * subscribed to them (`scripts:subscribe`, authorized).
  *
- * The hand-over, per subscription:
- * 1. After authorization, and before anything is read, the subscription starts *capturing*: the
- *    one set of runner listeners passes it this execution's batches and its `execution:finished`.
- * 2. The execution is read (unknown → `not_found`), the ack is sent.
- * 3. Catch-up reads the store page by page from the client's `afterSeq`, remembering the last seq
- *    sent, until a page comes back short.
- * 4. In the same tick as that last read: the captured lines past the last sent seq are sent, then
- *    the socket joins the execution's room and capturing stops.
- *
- * Why this is exact: the runner stores a batch before it publishes it, and publishes synchronously.
- * A batch published before step 4 was captured (step 1 came before every read); a batch published
- * after it reaches the socket through the room. The one window left — a batch already stored (so
- * catch-up sent it) but not yet published — is closed by `published`: if the runner has not yet
- * published up to the last sent seq, the socket stays *direct* (batches are sent to it, filtered
- * by seq) until a batch reaches that seq, and joins the room right after that batch went to the room.
+ * Browsers do not apply CORS to WebSockets, so a page on another site could otherwise connect with
+ * the analyst's cookies: the namespace refuses cross-site handshakes (`trustedOrigins` to allow a
+ * front end elsewhere), the same rule the HTTP faces apply to writes.
  */
 import {
   isScriptRunnerError,
-  isTerminalStatus,
   ScriptRunnerError,
   type Execution,
-  type LogBatchEvent,
+  type LogFollow,
   type LogLine,
   type Logger,
-  type ProgressEvent,
   type Script,
   type ScriptRunner,
 } from '@scriptrunner/core';
+import { crossSiteReason, type RouteOptions } from '@scriptrunner/http';
 import type { Namespace, Server, Socket } from 'socket.io';
 import {
   DEFAULT_NAMESPACE,
   SCRIPTS_ROOM,
-  executionRoom,
   parseSubscribe,
   parseUnsubscribe,
   type AckError,
@@ -51,6 +41,14 @@ export interface AttachScriptRunnerOptions {
    * `forbidden`. Default: everyone may. Use `socket.handshake.auth` / `socket.data` for the user.
    */
   authorize?(socket: Socket, action: SocketAction, executionId: string | null): boolean | Promise<boolean>;
+  /**
+   * Origins besides the server's own whose pages may connect (a front end served elsewhere), or a
+   * function deciding. A handshake whose `Origin` / `Sec-Fetch-Site` says cross-site is refused
+   * with `connect_error` `{ data: { code: 'cross_site' } }`; clients that send neither (Node) pass.
+   */
+  trustedOrigins?: RouteOptions<unknown>['trustedOrigins'];
+  /** Executions one socket may follow at once; beyond, the ack says `too_many_subscriptions`. Default 20. */
+  maxSubscriptionsPerSocket?: number;
   /** Lines per store read while catching a subscriber up, 1 to 10,000 (core's page cap). Default 2,000. */
   replayPageSize?: number;
   /** Where failures a client cannot fix go: store errors during catch-up, a throwing `authorize`. Default `console`. */
@@ -66,7 +64,8 @@ export interface AttachedScriptRunner {
 }
 
 const DEFAULT_REPLAY_PAGE_SIZE = 2_000;
-/** core's `readLogs` refuses larger pages (a short page means "caught up"). */
+const DEFAULT_MAX_SUBSCRIPTIONS = 20;
+/** core's `readLogs` refuses larger pages. */
 const MAX_REPLAY_PAGE_SIZE = 10_000;
 /**
  * One Socket.IO packet carries at most about this many characters of line text, so a batch of
@@ -76,22 +75,11 @@ const MAX_PACKET_CHARS = 1_000_000;
 /** Per-line overhead (seq, stream, level, time, executionId) counted against MAX_PACKET_CHARS. */
 const LINE_OVERHEAD_CHARS = 120;
 
-type State = 'authorizing' | 'replaying' | 'direct' | 'joined' | 'ended';
-
 interface Subscription {
-  readonly socket: Socket;
   readonly executionId: string;
-  state: State;
-  /** The highest seq this socket has (sent by us, or the client's afterSeq). */
-  lastSent: number;
-  /** Batches published while replaying, kept until the hand-over. */
-  captured: LogLine[][];
-  capturedLines: number;
-  /** The captured batches were dropped because there were too many; catch-up must read once more. */
-  overflowed: boolean;
-  /** The final record, once known (captured, or terminal when the subscription started). */
-  finished: Execution | null;
-  /** Ends a wait for the engine to drain. */
+  readonly controller: AbortController;
+  follow: LogFollow | null;
+  /** The engine's drain wait of this subscription, ended early by `end`. */
   wake: (() => void) | null;
 }
 
@@ -109,11 +97,6 @@ type Reply = (response: unknown) => void;
 function bufferedPackets(socket: Socket): number {
   const buffer = (socket.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer;
   return Array.isArray(buffer) ? buffer.length : 0;
-}
-
-/** Read through a call: TypeScript keeps a narrowed `state` across awaits that may change it. */
-function isEnded(sub: Subscription): boolean {
-  return sub.state === 'ended';
 }
 
 function describe(error: unknown): string {
@@ -150,12 +133,9 @@ function packets(lines: LogLine[]): LogLine[][] {
 
 /**
  * Serves the scriptrunner protocol on `io.of(namespace)`: `execution:subscribe` /
- * `execution:unsubscribe` (one execution's lines, caught up from the store, then live) and
- * `scripts:subscribe` / `scripts:unsubscribe` (lifecycle events). All behaviour stays in core.
- *
- * Exactly-once hand-over holds for executions run by `runner` itself. With several servers (e.g.
- * the Redis adapter) and an execution running elsewhere, its batches still reach the room from
- * the server that runs it, but the hand-over there is best effort: clients de-duplicate by seq.
+ * `execution:unsubscribe` (one execution's lines from the client's `afterSeq`, exactly once, then
+ * live) and `scripts:subscribe` / `scripts:unsubscribe` (lifecycle events). With several servers,
+ * each follows through its own runner, which receives every event of a distributed dispatcher.
  */
 export function attachScriptRunner(
   io: Server,
@@ -170,20 +150,16 @@ export function attachScriptRunner(
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_REPLAY_PAGE_SIZE) {
     throw new ScriptRunnerError('validation', `replayPageSize must be an integer from 1 to ${MAX_REPLAY_PAGE_SIZE}, got ${String(pageSize)}`);
   }
-  // Anything captured beyond this is in the store anyway: drop it and read once more instead.
-  const captureLimit = 10 * pageSize;
+  const maxSubscriptions = options.maxSubscriptionsPerSocket ?? DEFAULT_MAX_SUBSCRIPTIONS;
+  if (!Number.isInteger(maxSubscriptions) || maxSubscriptions < 1) {
+    throw new ScriptRunnerError('validation', `maxSubscriptionsPerSocket must be a positive integer, got ${String(maxSubscriptions)}`);
+  }
   const authorize = options.authorize;
   const logger = options.logger ?? console;
   const nsp = io.of(name);
-
-  /** Subscriptions past authorization, by execution id. */
-  const subscriptions = new Map<string, Set<Subscription>>();
-  /**
-   * The highest seq published so far for executions this runner runs (0 once queued or started);
-   * removed when they finish. No entry: not ours, or nothing of it seen since we attached.
-   */
-  const published = new Map<string, number>();
   const connections = new Map<Socket, Connection>();
+  /** Socket ids following each execution: they get its `execution:finished` from their follow, not twice. */
+  const followers = new Map<string, Set<string>>();
   let detached = false;
 
   const report = (message: string, error?: unknown) => {
@@ -194,80 +170,41 @@ export function attachScriptRunner(
     }
   };
 
-  const subscriptionsOf = (executionId: string): Subscription[] => [...(subscriptions.get(executionId) ?? [])];
+  // ------------------------------------------------------------ cross-site handshakes
 
-  // ------------------------------------------------------------ sending to one socket
+  const refuseCrossSite = (socket: Socket, next: (error?: Error) => void) => {
+    const headers = socket.handshake.headers;
+    const reason = crossSiteReason(
+      {
+        get: (header) => {
+          const value = headers[header.toLowerCase()];
+          return typeof value === 'string' ? value : (value?.[0] ?? null);
+        },
+      },
+      options.trustedOrigins,
+    );
+    if (reason === null) return next();
+    const message = `[scriptrunner] cross-site connection refused: ${reason}. A front end on another origin must be listed in trustedOrigins`;
+    next(Object.assign(new Error(message), { data: { code: 'cross_site', message } }));
+  };
+  nsp.use(refuseCrossSite);
 
-  function sendLines(sub: Subscription, lines: LogLine[]): void {
-    let fresh = lines;
-    if (fresh.length > 0 && fresh[0]!.seq <= sub.lastSent) fresh = fresh.filter((line) => line.seq > sub.lastSent);
-    const last = fresh[fresh.length - 1];
-    if (last === undefined) return;
-    for (const part of packets(fresh)) {
-      sub.socket.emit('execution:log', { executionId: sub.executionId, lines: part });
-    }
-    sub.lastSent = last.seq;
-  }
+  // ------------------------------------------------------------ subscriptions
 
-  function end(sub: Subscription): void {
-    if (sub.state === 'ended') return;
-    const wasJoined = sub.state === 'joined';
-    sub.state = 'ended';
-    sub.captured = [];
-    sub.capturedLines = 0;
-    const set = subscriptions.get(sub.executionId);
-    set?.delete(sub);
-    if (set?.size === 0) subscriptions.delete(sub.executionId);
-    const connection = connections.get(sub.socket);
-    if (connection?.subscriptions.get(sub.executionId) === sub) connection.subscriptions.delete(sub.executionId);
-    if (wasJoined) leave(sub.socket, executionRoom(sub.executionId));
+  function end(connection: Connection, sub: Subscription): void {
+    if (connection.subscriptions.get(sub.executionId) === sub) connection.subscriptions.delete(sub.executionId);
+    const set = followers.get(sub.executionId);
+    set?.delete(connection.socket.id);
+    if (set?.size === 0) followers.delete(sub.executionId);
+    sub.controller.abort();
+    sub.follow?.close();
     sub.wake?.();
   }
 
-  function join(socket: Socket, room: string): void {
-    // The in-memory and Redis adapters join synchronously; a promise only reports a late failure.
-    const result = socket.join(room);
-    if (result) result.catch((error: unknown) => report(`socket ${socket.id} could not join ${room}`, error));
-  }
-
-  function leave(socket: Socket, room: string): void {
-    const result = socket.leave(room);
-    if (result) result.catch((error: unknown) => report(`socket ${socket.id} could not leave ${room}`, error));
-  }
-
-  /** Step 4. Synchronous on purpose: nothing may be published between the last read and the join. */
-  function handOver(sub: Subscription): void {
-    const captured = sub.captured;
-    sub.captured = [];
-    sub.capturedLines = 0;
-    for (const batch of captured) sendLines(sub, batch);
-    if (sub.finished !== null) {
-      sub.socket.emit('execution:finished', sub.finished);
-      end(sub);
-      return;
-    }
-    goLive(sub);
-  }
-
-  function goLive(sub: Subscription): void {
-    if (!sub.socket.connected) {
-      end(sub);
-      return;
-    }
-    const seen = published.get(sub.executionId);
-    if (seen !== undefined && seen < sub.lastSent) {
-      // Catch-up sent lines the runner has stored but not yet published: joining now would repeat them.
-      sub.state = 'direct';
-      return;
-    }
-    join(sub.socket, executionRoom(sub.executionId));
-    sub.state = 'joined';
-  }
-
-  /** Resolves at once unless the engine still holds packets; then when it hands them on, or the socket goes. */
-  function drained(sub: Subscription): Promise<void> {
-    const engine = sub.socket.conn;
-    if (bufferedPackets(sub.socket) === 0 || !sub.socket.connected) return Promise.resolve();
+  /** Resolves at once unless the engine still holds packets; then when it hands them on, or the subscription ends. */
+  function drained(socket: Socket, sub: Subscription): Promise<void> {
+    const engine = socket.conn;
+    if (bufferedPackets(socket) === 0 || !socket.connected || sub.controller.signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         engine.off('drain', done);
@@ -281,102 +218,33 @@ export function attachScriptRunner(
     });
   }
 
-  async function replay(sub: Subscription): Promise<void> {
+  /** Sends what the follow yields, one item at a time once the client took the last one. */
+  async function pump(connection: Connection, sub: Subscription, follow: LogFollow): Promise<void> {
+    const { socket } = connection;
     try {
-      for (;;) {
-        sub.overflowed = false;
-        const page = await runner.readLogs(sub.executionId, { afterSeq: sub.lastSent, limit: pageSize });
-        if (sub.state !== 'replaying') return;
-        sendLines(sub, page);
-        if (sub.captured.length > 0) {
-          sub.captured = sub.captured.filter((batch) => (batch[batch.length - 1]?.seq ?? 0) > sub.lastSent);
-          sub.capturedLines = sub.captured.reduce((n, batch) => n + batch.length, 0);
+      for await (const item of follow) {
+        if (item.type === 'lines') {
+          for (const part of packets(item.lines)) socket.emit('execution:log', { executionId: sub.executionId, lines: part });
+          await drained(socket, sub);
+        } else if (item.type === 'progress') {
+          socket.emit('execution:progress', item.progress);
+        } else {
+          socket.emit('execution:finished', item.execution);
         }
-        if (page.length < pageSize && !sub.overflowed) {
-          handOver(sub);
-          return;
-        }
-        // Pace a big catch-up by the client's reading speed instead of queueing it all in memory.
-        await drained(sub);
-        if (sub.state !== 'replaying') return;
       }
     } catch (error) {
-      if (sub.state === 'ended') return;
-      const code = isScriptRunnerError(error) ? error.code : 'internal';
-      report(`catching socket ${sub.socket.id} up on execution ${sub.executionId} failed`, error);
-      sub.socket.emit('execution:error', {
-        executionId: sub.executionId,
-        error: failure(code, 'catching up from the store failed; subscribe again with the last seq you have').error,
-      });
-      end(sub);
+      if (!sub.controller.signal.aborted) {
+        const code = isScriptRunnerError(error) ? error.code : 'internal';
+        report(`following execution ${sub.executionId} for socket ${socket.id} failed`, error);
+        socket.emit('execution:error', {
+          executionId: sub.executionId,
+          error: failure(code, 'catching up from the store failed; subscribe again with the last seq you have').error,
+        });
+      }
+    } finally {
+      end(connection, sub);
     }
   }
-
-  // ------------------------------------------------------------------ runner listeners
-
-  const onLog = (batch: LogBatchEvent) => {
-    const last = batch.lines[batch.lines.length - 1];
-    if (last === undefined) return;
-    published.set(batch.executionId, last.seq);
-    // The room first: a direct subscription that joins below must not get this batch again.
-    const room = nsp.to(executionRoom(batch.executionId));
-    for (const part of packets(batch.lines)) room.emit('execution:log', { executionId: batch.executionId, lines: part });
-    for (const sub of subscriptionsOf(batch.executionId)) {
-      if (sub.state === 'replaying') {
-        sub.captured.push(batch.lines);
-        sub.capturedLines += batch.lines.length;
-        if (sub.capturedLines > captureLimit) {
-          sub.captured = [];
-          sub.capturedLines = 0;
-          sub.overflowed = true;
-        }
-      } else if (sub.state === 'direct') {
-        sendLines(sub, batch.lines);
-        if (last.seq >= sub.lastSent) goLive(sub);
-      }
-    }
-  };
-
-  const onProgress = (progress: ProgressEvent) => {
-    nsp.to(executionRoom(progress.executionId)).emit('execution:progress', progress);
-    for (const sub of subscriptionsOf(progress.executionId)) {
-      if (sub.state === 'direct') sub.socket.emit('execution:progress', progress);
-    }
-  };
-
-  const onFinished = (execution: Execution) => {
-    published.delete(execution.id);
-    const subs = subscriptionsOf(execution.id);
-    // Sockets still catching up get theirs after their last line, so they get exactly one.
-    const catchingUp = subs.filter((s) => s.state === 'replaying' || s.state === 'direct').map((s) => s.socket.id);
-    const target = nsp.to([executionRoom(execution.id), SCRIPTS_ROOM]);
-    (catchingUp.length > 0 ? target.except(catchingUp) : target).emit('execution:finished', execution);
-    for (const sub of subs) {
-      if (sub.state === 'replaying') {
-        sub.finished = execution;
-      } else if (sub.state === 'direct') {
-        sub.socket.emit('execution:finished', execution);
-        end(sub);
-      } else if (sub.state === 'joined') {
-        end(sub);
-      }
-    }
-  };
-
-  const onQueued = (execution: Execution) => {
-    published.set(execution.id, 0);
-    nsp.to(SCRIPTS_ROOM).emit('execution:queued', execution);
-  };
-
-  const onStarted = (execution: Execution) => {
-    if (!published.has(execution.id)) published.set(execution.id, 0);
-    nsp.to(SCRIPTS_ROOM).emit('execution:started', execution);
-  };
-
-  const onScriptCreated = (script: Script) => nsp.to(SCRIPTS_ROOM).emit('script:created', script);
-  const onScriptArchived = (script: Script) => nsp.to(SCRIPTS_ROOM).emit('script:archived', script);
-
-  // ------------------------------------------------------------------ client requests
 
   async function allowed(socket: Socket, action: SocketAction, executionId: string | null): Promise<boolean> {
     if (authorize === undefined) return true;
@@ -404,56 +272,51 @@ export function attachScriptRunner(
     const { executionId, afterSeq } = parsed.value;
     const { socket } = connection;
     const previous = connection.subscriptions.get(executionId);
-    if (previous) end(previous);
-    // A recovered connection (connectionStateRecovery) may still be in the room: start from outside it.
-    leave(socket, executionRoom(executionId));
-    const sub: Subscription = {
-      socket,
-      executionId,
-      state: 'authorizing',
-      lastSent: afterSeq,
-      captured: [],
-      capturedLines: 0,
-      overflowed: false,
-      finished: null,
-      wake: null,
-    };
+    if (previous) end(connection, previous);
+    if (connection.subscriptions.size >= maxSubscriptions) {
+      return reply(
+        failure('too_many_subscriptions', `a socket may follow at most ${maxSubscriptions} executions at once; unsubscribe from one first`),
+      );
+    }
+    const sub: Subscription = { executionId, controller: new AbortController(), follow: null, wake: null };
     connection.subscriptions.set(executionId, sub);
+    const isCurrent = () => connection.subscriptions.get(executionId) === sub && !detached;
 
     const ok = await allowed(socket, 'execution:subscribe', executionId);
-    if (isEnded(sub)) return reply(cancelled());
+    if (!isCurrent()) return reply(cancelled());
     if (!ok) {
-      end(sub);
+      end(connection, sub);
       return reply(failure('forbidden', `not allowed to follow execution ${executionId}`));
     }
 
-    // Step 1: capture before the first read.
-    sub.state = 'replaying';
-    let set = subscriptions.get(executionId);
-    if (!set) subscriptions.set(executionId, (set = new Set()));
-    set.add(sub);
-
-    let execution: Execution;
+    // Counted as following from here: a finish published while follow() reads is the follow's to send.
+    let set = followers.get(executionId);
+    if (!set) followers.set(executionId, (set = new Set()));
+    set.add(socket.id);
+    let follow: LogFollow;
     try {
-      execution = await runner.getExecution(executionId);
+      // Capturing starts inside follow(), before it reads the execution: nothing published is missed.
+      follow = await runner.follow(executionId, { afterSeq, signal: sub.controller.signal, pageSize });
     } catch (error) {
-      if (isEnded(sub)) return reply(cancelled());
-      end(sub);
+      if (!isCurrent()) return reply(cancelled());
+      end(connection, sub);
       return reply(refusal(error, executionId));
     }
-    if (isEnded(sub)) return reply(cancelled());
-    if (isTerminalStatus(execution.status)) sub.finished ??= execution;
-    reply({ ok: true, execution });
-    await replay(sub);
+    if (!isCurrent() || !socket.connected) {
+      follow.close();
+      end(connection, sub);
+      return reply(cancelled());
+    }
+    sub.follow = follow;
+    reply({ ok: true, execution: follow.execution });
+    await pump(connection, sub, follow);
   }
 
   function unsubscribe(connection: Connection, payload: unknown, reply: Reply): void {
     const parsed = parseUnsubscribe(payload);
     if (!parsed.ok) return reply(failure('validation', parsed.message));
-    const { executionId } = parsed.value;
-    const sub = connection.subscriptions.get(executionId);
-    if (sub) end(sub);
-    leave(connection.socket, executionRoom(executionId));
+    const sub = connection.subscriptions.get(parsed.value.executionId);
+    if (sub) end(connection, sub);
     reply({ ok: true });
   }
 
@@ -472,8 +335,19 @@ export function attachScriptRunner(
     reply({ ok: true });
   }
 
+  function join(socket: Socket, room: string): void {
+    // The in-memory and Redis adapters join synchronously; a promise only reports a late failure.
+    const result = socket.join(room);
+    if (result) result.catch((error: unknown) => report(`socket ${socket.id} could not join ${room}`, error));
+  }
+
+  function leave(socket: Socket, room: string): void {
+    const result = socket.leave(room);
+    if (result) result.catch((error: unknown) => report(`socket ${socket.id} could not leave ${room}`, error));
+  }
+
   function disconnected(connection: Connection): void {
-    for (const sub of [...connection.subscriptions.values()]) end(sub);
+    for (const sub of [...connection.subscriptions.values()]) end(connection, sub);
     connections.delete(connection.socket);
   }
 
@@ -513,6 +387,19 @@ export function attachScriptRunner(
     connection.handlers.push([event, listener]);
   }
 
+  // ------------------------------------------------------------ lifecycle events
+
+  const toScripts = () => nsp.to(SCRIPTS_ROOM);
+  const onQueued = (execution: Execution) => toScripts().emit('execution:queued', execution);
+  const onStarted = (execution: Execution) => toScripts().emit('execution:started', execution);
+  const onFinished = (execution: Execution) => {
+    // Sockets following it get theirs from their follow, after their last line: exactly one.
+    const following = [...(followers.get(execution.id) ?? [])];
+    (following.length > 0 ? toScripts().except(following) : toScripts()).emit('execution:finished', execution);
+  };
+  const onScriptCreated = (script: Script) => toScripts().emit('script:created', script);
+  const onScriptArchived = (script: Script) => toScripts().emit('script:archived', script);
+
   const onConnection = (socket: Socket) => {
     if (detached || connections.has(socket)) return;
     const connection: Connection = { socket, subscriptions: new Map(), scriptsRequest: 0, handlers: [] };
@@ -524,11 +411,9 @@ export function attachScriptRunner(
     handle(connection, 'disconnect', disconnected);
   };
 
-  runner.on('execution:log', onLog);
-  runner.on('execution:progress', onProgress);
-  runner.on('execution:finished', onFinished);
   runner.on('execution:queued', onQueued);
   runner.on('execution:started', onStarted);
+  runner.on('execution:finished', onFinished);
   runner.on('script:created', onScriptCreated);
   runner.on('script:archived', onScriptArchived);
   nsp.on('connection', onConnection);
@@ -539,22 +424,20 @@ export function attachScriptRunner(
     detach() {
       if (detached) return;
       detached = true;
-      runner.off('execution:log', onLog);
-      runner.off('execution:progress', onProgress);
-      runner.off('execution:finished', onFinished);
       runner.off('execution:queued', onQueued);
       runner.off('execution:started', onStarted);
+      runner.off('execution:finished', onFinished);
       runner.off('script:created', onScriptCreated);
       runner.off('script:archived', onScriptArchived);
       nsp.off('connection', onConnection);
+      // Socket.IO has no way to remove one middleware: it stays, and keeps refusing cross-site handshakes.
       for (const connection of [...connections.values()]) {
         for (const [event, listener] of connection.handlers) connection.socket.off(event, listener);
-        for (const sub of [...connection.subscriptions.values()]) end(sub);
+        for (const sub of [...connection.subscriptions.values()]) end(connection, sub);
         leave(connection.socket, SCRIPTS_ROOM);
       }
       connections.clear();
-      subscriptions.clear();
-      published.clear();
+      followers.clear();
     },
   };
 }

@@ -20,8 +20,9 @@ export const DEFAULT_NAMESPACE = '/scriptrunner';
 export const SCRIPTS_ROOM = 'scriptrunner:scripts';
 
 /**
- * The room that receives one execution's live batches. A plain string, so it works with any
- * Socket.IO adapter (in-memory, Redis, cluster); exported so a host can inspect or address it.
+ * The name of a room for one execution, for hosts that address their own per-execution events.
+ * The adapter itself no longer puts subscribers in it: each subscription is its own
+ * `runner.follow()` and its lines go to that socket alone.
  */
 export function executionRoom(executionId: string): string {
   return `scriptrunner:execution:${executionId}`;
@@ -43,9 +44,11 @@ export interface UnsubscribePayload {
 
 /**
  * Why a request was refused: core's codes plus `forbidden` (authorize said no or threw),
- * `cancelled` (an unsubscribe, a newer subscribe or a disconnect overtook it) and `internal`.
+ * `cancelled` (an unsubscribe, a newer subscribe or a disconnect overtook it),
+ * `too_many_subscriptions` (the socket follows `maxSubscriptionsPerSocket` executions already) and
+ * `internal`.
  */
-export type AckErrorCode = ScriptRunnerErrorCode | 'forbidden' | 'cancelled' | 'internal';
+export type AckErrorCode = ScriptRunnerErrorCode | 'forbidden' | 'cancelled' | 'too_many_subscriptions' | 'internal';
 
 export interface AckError {
   code: AckErrorCode;

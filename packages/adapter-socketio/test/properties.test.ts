@@ -271,7 +271,8 @@ class Fuzzer {
   mayBeIn(room: string): boolean {
     if (room === this.socket.id) return true;
     if (room === SCRIPTS_ROOM) return this.sentScriptsSubscribe;
-    return [...this.subscribedAt.keys()].some((id) => this.knownLines.get(id) === null && room === executionRoom(id));
+    // Subscriptions are follows of their own now: the adapter puts a socket in no execution room.
+    return false;
   }
 
   /** Applies an unsubscribe the server has processed: lines of that execution must stop, unless subscribed again since. */
@@ -767,15 +768,17 @@ describe('Socket.IO input properties', () => {
     expect(checkSequence(witnessed, witnessed.length)).toEqual({ duplicates: 0, problems: [] });
     expect(witnessRecorder.events.every((e) => e.executionId === live.id)).toBe(true);
 
-    // No room holds a socket that is gone; only the two well-behaved sockets remain.
+    // No room holds a socket that is gone; only the two well-behaved sockets remain, and the only
+    // follows still open are theirs (the fuzzers' ended with their sockets).
     const nsp = h.attached.namespace;
     await waitUntil(() => nsp.sockets.size === 2, 'the fuzzing sockets to be gone', 10_000);
     const rooms = Object.fromEntries([...nsp.adapter.rooms].map(([room, members]) => [room, [...members].sort()]));
     expect(rooms).toEqual({
       [witness.id!]: [witness.id],
       [healthy.id!]: [healthy.id],
-      [executionRoom(live.id)]: [witness.id!, healthy.id!].sort(),
     });
+    const follows = () => (h.runner as unknown as { follows: { size: number } }).follows.size;
+    await waitUntil(() => follows() === 2, 'only the two live follows to remain', 10_000);
     expect(h.errors).toEqual([]);
     expect(processErrors).toEqual([]);
     expect(violations).toEqual([]);

@@ -3,6 +3,7 @@
  * keep a complete record of every run.
  */
 export { createScriptRunner } from './runner.js';
+export { sharedScriptRunner } from './shared.js';
 export type {
   ScriptRunner,
   ScriptRunnerOptions,

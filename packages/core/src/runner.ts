@@ -331,11 +331,7 @@ class Runner extends EventHub implements ScriptRunner {
     // Capture first: whatever is published from here on reaches the follower, so no read below can miss it.
     this.follows.add(follower);
     try {
-      const execution = await this.storeCall(() => this.store.getExecution(executionId));
-      if (execution === null) {
-        throw new ScriptRunnerError('not_found', `no execution with id ${executionId}`, { details: { id: executionId } });
-      }
-      follower.start(execution);
+      follower.start(await this.getExecution(executionId));
     } catch (error) {
       follower.close();
       throw error;

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 const require = createRequire(import.meta.url);
 const publicNames = [
   'createScriptRunner',
+  'sharedScriptRunner',
   'memoryStore',
   'encodeCursor',
   'decodeCursor',
@@ -30,6 +31,24 @@ describe('@scriptrunner/core package', () => {
     const cjs = require('@scriptrunner/core') as Record<string, unknown>;
     expect(Object.keys(esm).sort()).toEqual(publicNames);
     expect(Object.keys(cjs).sort()).toEqual(publicNames);
+  });
+
+  it('shares one runner per key across the ESM and CommonJS builds (two module graphs, one process)', async () => {
+    const esm = await import('@scriptrunner/core');
+    const cjs = require('@scriptrunner/core') as typeof import('@scriptrunner/core');
+    let created = 0;
+    const make = () => {
+      created++;
+      return esm.createScriptRunner({ logger: { warn() {}, error() {} } });
+    };
+    const first = esm.sharedScriptRunner('package-test', make);
+    expect(cjs.sharedScriptRunner('package-test', make)).toBe(first);
+    expect(created).toBe(1);
+    await first.close();
+    const second = cjs.sharedScriptRunner('package-test', make);
+    expect(second).not.toBe(first);
+    expect(created).toBe(2);
+    await second.close();
   });
 
   it('runs a script through the CommonJS build (nanoid bundled, eventemitter3 external)', async () => {
