@@ -8,4 +8,7 @@ export default defineConfig({
   target: 'es2022',
   platform: 'browser',
   external: ['react', 'react-dom', '@scriptrunner/client', '@scriptrunner/core'],
+  // Every export is a hook or a component with state: the whole bundle is client code. A banner,
+  // because esbuild drops module-level directives of the sources when it bundles them.
+  banner: { js: "'use client';" },
 });

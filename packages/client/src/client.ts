@@ -11,10 +11,13 @@ export interface ScriptRunnerClientOptions {
   /** Where the router is mounted, e.g. `/api/scripts-runner` (relative works in browsers). */
   baseUrl: string;
   /**
-   * A socket.io-client socket on the `/scriptrunner` namespace, e.g. `io('/scriptrunner')`. Without
-   * one, logs are followed over Server-Sent Events.
+   * A socket.io-client socket on the `/scriptrunner` namespace, or — better where the client is
+   * created in a module that also runs on a server (Next.js, any SSR) — a function returning one,
+   * e.g. `() => io('/scriptrunner')`: it is called once, lazily, the first time a log or the
+   * lifecycle events are followed, so nothing connects while a page renders on the server. Without
+   * a socket, logs are followed over Server-Sent Events.
    */
-  socket?: SocketLike;
+  socket?: SocketLike | (() => SocketLike);
   /** Headers for every request (auth), or a function returning them. */
   headers?: Record<string, string> | (() => Record<string, string>);
   /** Defaults to the global fetch. */
@@ -55,6 +58,12 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const headers = () => (typeof options.headers === 'function' ? options.headers() : (options.headers ?? {}));
+  let socketInstance: SocketLike | undefined = typeof options.socket === 'function' ? undefined : options.socket;
+  /** The socket, created on first use when given as a factory (only follows call this: never during SSR). */
+  const socket = (): SocketLike | undefined => {
+    if (socketInstance === undefined && typeof options.socket === 'function') socketInstance = options.socket();
+    return socketInstance;
+  };
 
   async function request<T>(method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {
     let response: Response;
@@ -169,7 +178,8 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
         readLogs: (id, q) => client.readLogs(id, { after: q.after, limit: q.limit }),
         getExecution: (id) => client.getExecution(id),
       };
-      if (options.socket) return followOverSocket(options.socket, source, executionId, follow);
+      const live = options.socket ? socket() : undefined;
+      if (live) return followOverSocket(live, source, executionId, follow);
       return followOverSse(
         (afterSeq) => `${base}/executions/${encodeURIComponent(executionId)}/logs/stream${query({ after: afterSeq })}`,
         (url, signal) => doFetch(url, { headers: { accept: 'text/event-stream', ...headers() }, signal }),
@@ -184,8 +194,9 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
      * that stops them; without a socket it returns a no-op, and callers poll `listScripts`.
      */
     subscribeScripts(handlers: ScriptLifecycleHandlers): () => void {
-      const socket = options.socket;
-      if (!socket) return () => {};
+      const live = options.socket ? socket() : undefined;
+      if (!live) return () => {};
+      const target = live;
       const listeners: Array<[string, (payload: unknown) => void]> = [
         ['script:created', (p) => handlers.onScriptCreated?.(reviveScript(p))],
         ['script:archived', (p) => handlers.onScriptArchived?.(reviveScript(p))],
@@ -193,19 +204,19 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
         ['execution:started', (p) => handlers.onExecutionStarted?.(reviveExecution(p))],
         ['execution:finished', (p) => handlers.onExecutionFinished?.(reviveExecution(p))],
       ];
-      const subscribe = () => socket.emit('scripts:subscribe');
-      for (const [event, listener] of listeners) socket.on(event, listener);
-      socket.on('connect', subscribe);
-      countScriptFollowers(socket, 1);
-      if (socket.connected) subscribe();
+      const subscribe = () => target.emit('scripts:subscribe');
+      for (const [event, listener] of listeners) target.on(event, listener);
+      target.on('connect', subscribe);
+      countScriptFollowers(target, 1);
+      if (target.connected) subscribe();
       let stopped = false;
       return () => {
         if (stopped) return;
         stopped = true;
-        for (const [event, listener] of listeners) socket.off(event, listener);
-        socket.off('connect', subscribe);
+        for (const [event, listener] of listeners) target.off(event, listener);
+        target.off('connect', subscribe);
         // Another list on the same socket still wants the events: only the last one unsubscribes.
-        if (countScriptFollowers(socket, -1) === 0 && socket.connected) socket.emit('scripts:unsubscribe');
+        if (countScriptFollowers(target, -1) === 0 && target.connected) target.emit('scripts:unsubscribe');
       };
     },
   };
