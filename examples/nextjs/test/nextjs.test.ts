@@ -206,6 +206,7 @@ describe('examples/nextjs: the dashboard shape', () => {
     for (const viewport of [
       { width: 1280, height: 860 },
       { width: 380, height: 800 },
+      { width: 360, height: 740 },
     ]) {
       it(`signs in, uploads, runs and watches a script live at ${viewport.width} px`, { timeout: 90_000 }, async () => {
         const context = await browser.newContext({ viewport });
