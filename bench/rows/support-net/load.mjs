@@ -1,0 +1,112 @@
+// Load generators for the responsiveness row, each in its own process (so their work does not share
+// the server's event loop, as clients on other machines would not). Every mode prints one JSON line.
+//   probe <url>                       GET url one after another, 50 ms apart, until SIGTERM; latencies in ms
+//   text <url> <count>                read logs.txt to the end; check lines "line <seq> …" are 1..count
+//   sse <url> <count>                 read the SSE stream to `end`; check seqs 1..count
+//   socket <origin> <executionId> <count>  subscribe from seq 0 to execution:finished; check seqs
+//   burst <origin> <sockets> <each> <knownCsv>  every socket subscribes to `each` executions (known first, then made-up ids)
+import { io } from 'socket.io-client';
+
+const [mode, ...args] = process.argv.slice(2);
+const out = (value) => console.log(JSON.stringify(value));
+const started = performance.now();
+const elapsed = () => performance.now() - started;
+
+function checker(count) {
+  let next = 1;
+  let bad = 0;
+  return {
+    see(seq) {
+      if (seq !== next) bad++;
+      next = seq + 1;
+    },
+    result: () => ({ lines: next - 1, ok: bad === 0 && next - 1 === count, ms: elapsed() }),
+  };
+}
+
+if (mode === 'probe') {
+  const latencies = [];
+  let stop = false;
+  process.on('SIGTERM', () => (stop = true));
+  while (!stop) {
+    const t = performance.now();
+    const res = await fetch(args[0]);
+    await res.arrayBuffer();
+    latencies.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  out({ latencies });
+} else if (mode === 'text') {
+  const check = checker(Number(args[1]));
+  const res = await fetch(args[0]);
+  const decoder = new TextDecoder();
+  let rest = '';
+  for await (const chunk of res.body) {
+    const text = rest + decoder.decode(chunk, { stream: true });
+    const rows = text.split('\n');
+    rest = rows.pop();
+    for (const row of rows) check.see(Number(row.slice(5, row.indexOf(' ', 5))));
+  }
+  out(check.result());
+} else if (mode === 'sse') {
+  const check = checker(Number(args[1]));
+  const res = await fetch(args[0]);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  outer: for await (const chunk of res.body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (block.includes('event: end')) break outer;
+      const data = block.split('\n').find((l) => l.startsWith('data: '));
+      if (block.includes('event: log') && data) for (const line of JSON.parse(data.slice(6))) check.see(line.seq);
+    }
+  }
+  out(check.result());
+} else if (mode === 'socket') {
+  const [origin, executionId, count] = args;
+  const check = checker(Number(count));
+  const socket = io(`${origin}/scriptrunner`, { transports: ['websocket'] });
+  await new Promise((resolve) => {
+    socket.on('execution:log', (batch) => {
+      for (const line of batch.lines) check.see(line.seq);
+    });
+    socket.on('execution:finished', resolve);
+    socket.emit('execution:subscribe', { executionId, afterSeq: 0 }, () => undefined);
+  });
+  socket.disconnect();
+  out(check.result());
+} else if (mode === 'burst') {
+  const [origin, count, each, knownCsv] = args;
+  const known = knownCsv.split(',');
+  const sockets = Array.from({ length: Number(count) }, () => io(`${origin}/scriptrunner`, { transports: ['websocket'], forceNew: true, reconnection: false }));
+  await Promise.all(sockets.map((s) => new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); })));
+  const connectedAt = elapsed();
+  const codes = {};
+  const acks = [];
+  for (const [i, socket] of sockets.entries()) {
+    for (let j = 0; j < Number(each); j++) {
+      const executionId = j < known.length ? known[j] : `made-up-${i}-${j}`;
+      const t = performance.now();
+      acks.push(
+        socket.timeout(60_000).emitWithAck('execution:subscribe', { executionId, afterSeq: 0 }).then(
+          (ack) => {
+            const code = ack.ok ? 'ok' : ack.error.code;
+            codes[code] = (codes[code] ?? 0) + 1;
+            return performance.now() - t;
+          },
+          () => {
+            codes.timeout = (codes.timeout ?? 0) + 1;
+            return 60_000;
+          },
+        ),
+      );
+    }
+  }
+  const latencies = await Promise.all(acks);
+  for (const socket of sockets) socket.disconnect();
+  out({ codes, connectMs: connectedAt, burstMs: elapsed() - connectedAt, ackLatencies: latencies });
+}
+process.exit(0);
