@@ -32,7 +32,7 @@ import {
   type ScriptRunnerOptions,
   type Store,
 } from '@scriptrunner/core';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { decodeEvent, encodeEvent } from './events.js';
 
@@ -133,6 +133,21 @@ end
 return gone
 `;
 
+/**
+ * BullMQ's own connections block instead of failing commands while Redis is away. The cast: bullmq
+ * 6 types its options structurally instead of as ioredis's RedisOptions, and the build must compile
+ * against either major (the peer range covers both).
+ */
+function bullmqConnection(redis: RedisOptions): ConnectionOptions {
+  return { ...redis, maxRetriesPerRequest: null } as ConnectionOptions;
+}
+
+/**
+ * Jobs not yet taken. 'paused' holds a paused queue's jobs in bullmq 5; bullmq 6 keeps them in
+ * 'wait', dropped the name from its types and counts it as 0, so the same list serves both.
+ */
+const WAITING_STATES = ['waiting', 'prioritized', 'delayed', 'paused'] as unknown as Parameters<Queue['getJobCounts']>;
+
 function toRedisOptions(connection: RedisConnection): RedisOptions {
   if (typeof connection !== 'string') {
     if (connection === null || typeof connection !== 'object') {
@@ -224,7 +239,7 @@ class BullmqDispatcher implements Dispatcher {
   attach(host: DispatchHost): void {
     this.host = host;
     const { redis, queueName, prefix } = this.settings;
-    const queue = new Queue<JobData>(queueName, { connection: { ...redis, maxRetriesPerRequest: null }, prefix });
+    const queue = new Queue<JobData>(queueName, { connection: bullmqConnection(redis), prefix });
     queue.on('error', (error) => this.reportOnce('queue', error));
     guardConnectionErrors(queue);
     const publisher = new Redis({ ...redis, enableOfflineQueue: false });
@@ -252,7 +267,7 @@ class BullmqDispatcher implements Dispatcher {
     this.admitted++;
     let waiting: number;
     try {
-      const counts = await this.redisCall('count the waiting jobs', () => queue.getJobCounts('waiting', 'prioritized', 'delayed', 'paused'));
+      const counts = await this.redisCall('count the waiting jobs', () => queue.getJobCounts(...WAITING_STATES));
       waiting = Object.values(counts).reduce((sum, n) => sum + n, 0) + this.admitted - 1;
     } catch (error) {
       this.admitted--;
@@ -400,7 +415,7 @@ class BullmqDispatcher implements Dispatcher {
         }
       },
       {
-        connection: { ...this.settings.redis, maxRetriesPerRequest: null },
+        connection: bullmqConnection(this.settings.redis),
         prefix: this.settings.prefix,
         concurrency: work.concurrency,
         lockDuration: work.lockDurationMs,
