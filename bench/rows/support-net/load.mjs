@@ -1,14 +1,16 @@
 // Load generators for the responsiveness row, each in its own process (so their work does not share
 // the server's event loop, as clients on other machines would not). Every mode prints one JSON line.
 //   probe <url>                       GET url one after another, 50 ms apart, until SIGTERM; latencies in ms
-//   text <url> <count>                read logs.txt to the end; check lines "line <seq> …" are 1..count
+//   text <url> <count>                read logs.txt to the end (or SIGTERM); check lines "line <seq> …" are 1..count
 //   sse <url> <count>                 read the SSE stream to `end`; check seqs 1..count
 //   socket <origin> <executionId> <count>  subscribe from seq 0 to execution:finished; check seqs
 //   burst <origin> <sockets> <each> <knownCsv>  every socket subscribes to `each` executions (known first, then made-up ids)
 import { io } from 'socket.io-client';
 
 const [mode, ...args] = process.argv.slice(2);
-const out = (value) => console.log(JSON.stringify(value));
+// The result is the last thing a mode does; the process then exits once it is written (a pipe write
+// is asynchronous, and process.exit right after console.log cut long results short).
+const out = (value) => process.stdout.write(`${JSON.stringify(value)}\n`, () => process.exit(0));
 const started = performance.now();
 const elapsed = () => performance.now() - started;
 
@@ -20,8 +22,16 @@ function checker(count) {
       if (seq !== next) bad++;
       next = seq + 1;
     },
-    result: () => ({ lines: next - 1, ok: bad === 0 && next - 1 === count, ms: elapsed() }),
+    // Stopped early (SIGTERM at the end of the reading window): lines 1..n in order is correct.
+    result: (complete = true) => ({ lines: next - 1, complete, ok: bad === 0 && (!complete || next - 1 === count), ms: elapsed() }),
   };
+}
+
+/** Reader modes: SIGTERM ends the read early with what arrived so far. */
+function stopEarly(check) {
+  process.on('SIGTERM', () => {
+    out(check.result(false));
+  });
 }
 
 if (mode === 'probe') {
@@ -38,6 +48,7 @@ if (mode === 'probe') {
   out({ latencies });
 } else if (mode === 'text') {
   const check = checker(Number(args[1]));
+  stopEarly(check);
   const res = await fetch(args[0]);
   const decoder = new TextDecoder();
   let rest = '';
@@ -50,6 +61,7 @@ if (mode === 'probe') {
   out(check.result());
 } else if (mode === 'sse') {
   const check = checker(Number(args[1]));
+  stopEarly(check);
   const res = await fetch(args[0]);
   const decoder = new TextDecoder();
   let buffer = '';
@@ -68,6 +80,7 @@ if (mode === 'probe') {
 } else if (mode === 'socket') {
   const [origin, executionId, count] = args;
   const check = checker(Number(count));
+  stopEarly(check);
   const socket = io(`${origin}/scriptrunner`, { transports: ['websocket'] });
   await new Promise((resolve) => {
     socket.on('execution:log', (batch) => {
@@ -109,4 +122,3 @@ if (mode === 'probe') {
   for (const socket of sockets) socket.disconnect();
   out({ codes, connectMs: connectedAt, burstMs: elapsed() - connectedAt, ackLatencies: latencies });
 }
-process.exit(0);

@@ -51,12 +51,4 @@ export async function startStack(): Promise<Stack> {
   };
 }
 
-export const STEADY = (total: number, every = 100, pause = 0.02) =>
-  [
-    'import sys, time',
-    `for i in range(1, ${total + 1}):`,
-    '    sys.stdout.write(f"tick {i}\\n")',
-    `    if i % ${every} == 0:`,
-    '        sys.stdout.flush()',
-    `        time.sleep(${pause})`,
-  ].join('\n');
+export { STEADY } from '../../core/test/helpers.js';

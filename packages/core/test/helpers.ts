@@ -107,3 +107,14 @@ export function countingStore<S extends Store>(inner: S): { store: S; calls: str
   });
   return { store, calls };
 }
+
+/** A script that writes `tick 1` … `tick N`, pausing every `every` lines: a run that lasts a while. */
+export const STEADY = (total: number, every = 100, pause = 0.02) =>
+  [
+    'import sys, time',
+    `for i in range(1, ${total + 1}):`,
+    '    sys.stdout.write(f"tick {i}\\n")',
+    `    if i % ${every} == 0:`,
+    '        sys.stdout.flush()',
+    `        time.sleep(${pause})`,
+  ].join('\n');

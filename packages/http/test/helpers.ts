@@ -16,6 +16,8 @@ import { createScriptRunnerRouter } from '../../adapter-express/src/index.js';
 import { createScriptRunnerHandler } from '../../adapter-fetch/src/index.js';
 import type { RouteOptions } from '../src/index.js';
 
+export { countingStore } from '../../core/test/helpers.js';
+
 export type Face = 'express' | 'fetch';
 export const FACES: readonly Face[] = ['express', 'fetch'];
 /** Options both faces take; `authorize` gets each face's own request type, unused by the suite. */
@@ -81,22 +83,6 @@ export async function startServer(
   };
   open.push(handle);
   return handle;
-}
-
-/** A store that records the name of every method called on it, then calls the real one. */
-export function countingStore<S extends Store>(inner: S): { store: S; calls: string[] } {
-  const calls: string[] = [];
-  const store = new Proxy(inner, {
-    get(target, key, receiver) {
-      const value: unknown = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(key));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store, calls };
 }
 
 export async function closeServers(): Promise<void> {

@@ -6,19 +6,11 @@
 import { memoryStore } from '@scriptrunner/core';
 import { sampleExecution } from '@scriptrunner/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { STEADY } from '../../core/test/helpers.js';
 import { closeServers, countingStore, FACES, fixture, json, linesOf, readSse, runScript, serverFor, upload } from './helpers.js';
 
 afterEach(closeServers);
 
-const STEADY = (total: number, every = 100, pause = 0.02) =>
-  [
-    'import sys, time',
-    `for i in range(1, ${total + 1}):`,
-    '    sys.stdout.write(f"tick {i}\\n")',
-    `    if i % ${every} == 0:`,
-    '        sys.stdout.flush()',
-    `        time.sleep(${pause})`,
-  ].join('\n');
 
 async function nothingStored(base: string) {
   const list = await json(`${base}/scripts?status=all`);

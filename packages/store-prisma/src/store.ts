@@ -34,8 +34,14 @@ export interface PrismaStoreOptions {
 
 const INT32_MAX = 2_147_483_647;
 
-/** Chunks fetched per round trip while reading logs. */
-const READ_CHUNKS_PER_QUERY = 16;
+/**
+ * Chunks fetched by the first round trip of a log read, doubling on each further one up to the
+ * maximum: a page of 1,000 lines usually sits in one or two chunks (up to 2,000 lines each), and
+ * fetching 16 every time meant parsing up to 32,000 lines' JSON to return 1,000; small chunks (a
+ * live run's appends) still take few round trips.
+ */
+const READ_CHUNKS_FIRST = 2;
+const READ_CHUNKS_MAX = 16;
 
 function toScript(row: ScriptRow): Script {
   return {
@@ -286,11 +292,12 @@ export function prismaStore(
       const levelWhere = levels ? { OR: [...levels].map((level) => ({ [`${level}Count`]: { gt: 0 } })) } : {};
       const out: LogLine[] = [];
       let after = afterSeq;
+      let take = READ_CHUNKS_FIRST;
       while (out.length < query.limit) {
         const rows = (await chunks.findMany({
           where: { executionId, lastSeq: { gt: after }, ...levelWhere },
           orderBy: { lastSeq: 'asc' },
-          take: READ_CHUNKS_PER_QUERY,
+          take,
           select: { firstSeq: true, lastSeq: true, lines: true },
         })) as Array<{ firstSeq: number; lastSeq: number; lines: string }>;
         for (const row of rows) {
@@ -299,7 +306,8 @@ export function prismaStore(
           after = Math.max(after, row.lastSeq);
           if (out.length >= query.limit) break;
         }
-        if (rows.length < READ_CHUNKS_PER_QUERY) break;
+        if (rows.length < take) break;
+        take = Math.min(take * 2, READ_CHUNKS_MAX);
       }
       return out;
     },
