@@ -8,14 +8,19 @@
  * execution was ended elsewhere meanwhile (cancelled while it waited, marked `interrupted` by
  * another node) does not start, or does not overwrite that end.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { LinePipeline } from './lines/pipeline.js';
 import type { RunSettings, Sandbox } from './options.js';
 import { finalRecord, type StopReason } from './outcome.js';
 import { ScriptProcess, SpawnFailure } from './process/child.js';
 import { buildChildEnv } from './process/env.js';
+import type { IsolationContext, SpawnSpec } from './process/isolation.js';
 import type { RunCaps } from './process/run-caps.js';
 import { createRunDirectory, removeRunDirectory, type RunDirectory } from './process/workdir.js';
+import type { InstallStep, PreparedEnvironment } from './python/environments.js';
+import { checkRequiresPython } from './python/interpreter.js';
+import { parseInlineMetadata } from './python/inline-metadata.js';
 import { withRetry } from './retry.js';
 import type { Execution, LogLine, ProgressEvent, RuntimeConfig, Script } from './types.js';
 
@@ -52,6 +57,10 @@ export class ExecutionRun {
   private proc: ScriptProcess | null = null;
   private exit: { exitCode: number | null; signal: string | null } | null = null;
   private spawnError: Error | null = null;
+  /** Why the run could not be prepared (its dependencies, its Python version): it ends failed with this. */
+  private setupError: string | null = null;
+  /** The cached environment the script runs in, when it declares dependencies. */
+  private environment: PreparedEnvironment | null = null;
   private timeout: NodeJS.Timeout | null = null;
   /** Whole-run caps of this run (cgroup, size-capped run directory), once the sandbox is known. */
   private caps: RunCaps | null = null;
@@ -129,14 +138,17 @@ export class ExecutionRun {
         current = stored ?? { ...execution, status: 'running', startedAt };
         this.hooks.started(current);
         this.caps = sandbox.caps.forRun(execution.id, (text) => this.pipeline.system('error', text));
-        runDir = await this.prepare(sandbox, this.caps);
-        if (this.stopInfo === null) await this.spawnAndWait(runDir, sandbox);
+        const prepared = await this.prepare(sandbox, this.caps);
+        runDir = prepared.runDir;
+        if (this.stopInfo === null) await this.setUp(prepared.content, sandbox);
+        if (this.stopInfo === null && this.setupError === null) await this.spawnAndWait(runDir, sandbox);
       }
     } catch (error) {
       this.spawnError ??= error instanceof Error ? error : new Error(String(error));
       this.pipeline.system('error', `could not run the script: ${describeError(error)}`);
     }
     this.ending = true;
+    this.environment?.release();
     if (this.timeout !== null) clearTimeout(this.timeout);
     await this.pipeline.drain();
     const final = finalRecord(
@@ -144,6 +156,7 @@ export class ExecutionRun {
         stop: this.stopInfo,
         exit: this.exit,
         spawnError: this.spawnError,
+        setupError: this.setupError,
         command: this.request.runtime.command,
         storeError: this.pipeline.storeError,
         storeAttempts: storeRetry.attempts,
@@ -178,12 +191,78 @@ export class ExecutionRun {
     return { execution: stored, endedHere: ours, saved: true };
   }
 
-  private async prepare(sandbox: Sandbox, caps: RunCaps): Promise<RunDirectory> {
+  private async prepare(sandbox: Sandbox, caps: RunCaps): Promise<{ runDir: RunDirectory; content: Uint8Array }> {
     const { script, execution } = this.request;
     const content = await this.settings.store.getScriptContent(script.id);
     if (content === null) throw new ScriptRunnerError('not_found', `the content of script ${script.id} is missing from the store`);
     const { workDir, ownsWorkDir } = this.settings;
-    return createRunDirectory(workDir, execution.id, script.filename, content, sandbox.runAs, ownsWorkDir, (path) => caps.setUp(path));
+    const runDir = await createRunDirectory(workDir, execution.id, script.filename, content, sandbox.runAs, ownsWorkDir, (path) => caps.setUp(path));
+    return { runDir, content };
+  }
+
+  /**
+   * What a Python script declares in its `# /// script` block: the Python version it needs, and
+   * dependencies, installed (or found in the cache) before it starts. A failure ends the run
+   * `failed` with the reason, the installer's output already in the log as `system` lines.
+   */
+  private async setUp(content: Uint8Array, sandbox: Sandbox): Promise<void> {
+    const { script, runtime } = this.request;
+    if (script.runtime !== 'python') return;
+    const fail = (message: string) => {
+      this.setupError = message;
+      this.pipeline.system('error', message);
+    };
+    try {
+      const metadata = parseInlineMetadata(Buffer.from(content).toString('utf8'));
+      if (metadata === null) return;
+      const path = process.env.PATH ?? '';
+      if (metadata.requiresPython !== null) {
+        const mismatch = await checkRequiresPython(runtime.command, path, metadata.requiresPython);
+        if (mismatch !== null) return fail(mismatch);
+      }
+      if (metadata.dependencies.length === 0) return;
+      this.environment = await this.settings.environments.prepare(runtime.command, path, metadata.dependencies, {
+        say: (level, text) => this.pipeline.system(level, text),
+        step: (command, step) => this.installStep(command, step, sandbox),
+        owner: sandbox.runAs,
+        stopped: () => this.stopInfo !== null,
+      });
+    } catch (error) {
+      // A stop during the install says why itself; this would only repeat it.
+      if (this.stopInfo === null) fail(describeError(error).replace(/^\[scriptrunner\] /, ''));
+    }
+  }
+
+  /**
+   * One install step in the run's sandbox, caps and user, with the network on and only the new
+   * environment writable; its output becomes `system` lines. Resolves with why it failed, or null.
+   */
+  private async installStep(command: string, step: InstallStep, sandbox: Sandbox): Promise<string | null> {
+    const caps = this.caps!;
+    const env = buildChildEnv(process.env, step.env.HOME ?? step.writable, step.env.TMPDIR ?? step.writable, step.env);
+    const output = new StepOutput((level, text) => this.pipeline.system(level, text));
+    const proc = await this.start(
+      sandbox,
+      { command, args: step.args, cwd: step.writable, env },
+      { runDir: step.writable, tmpDir: env.TMPDIR!, network: true, readPaths: step.readPaths },
+      output,
+    );
+    if (proc instanceof SpawnFailure) return `could not start "${command}": ${proc.message}`;
+    // While it runs, a stop (cancel, runner closing) ends the install the way it would end the script.
+    this.proc = proc;
+    const { timeoutMs } = this.settings.environments.settings;
+    const timer = setTimeout(() => {
+      output.timedOut = true;
+      proc.terminate(this.settings.killGraceMs);
+    }, timeoutMs);
+    if (this.stopInfo !== null) this.terminate();
+    const exit = await proc.done;
+    clearTimeout(timer);
+    this.proc = null;
+    await caps.killAll();
+    if (output.timedOut) return `the install took longer than ${timeoutMs} ms (dependencies.timeoutMs)`;
+    if (exit.exitCode === 0 && exit.signal === null) return null;
+    return output.reason() ?? (exit.signal !== null ? `killed by signal ${exit.signal}` : `exited with code ${String(exit.exitCode)}`);
   }
 
   private async cleanUp(runDir: RunDirectory | null): Promise<void> {
@@ -197,34 +276,46 @@ export class ExecutionRun {
     this.proc!.terminate(this.settings.killGraceMs);
   }
 
-  private async spawnAndWait(runDir: RunDirectory, sandbox: Sandbox): Promise<void> {
-    const { runtime, execution } = this.request;
+  /**
+   * Starts a process of this run (the script, or an install step): inside out, the sandbox, prlimit
+   * around it, then joining the run's cgroup (as root) first; its output goes to `output`.
+   */
+  private start(
+    sandbox: Sandbox,
+    command: SpawnSpec,
+    context: IsolationContext,
+    output: { push(stream: 'stdout' | 'stderr', chunk: Buffer): void; end(stream: 'stdout' | 'stderr'): void },
+  ): Promise<ScriptProcess | SpawnFailure> {
     const { isolation } = sandbox;
     const caps = this.caps!;
-    const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
-    // Inside out: the sandbox, prlimit around it, then joining the run's cgroup (as root) first.
-    const spec = caps.wrap(
-      sandbox.applyLimits(
-        isolation.wrap(
-          { command: runtime.command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
-          { runDir: runDir.path, tmpDir: runDir.tmp },
-        ),
-      ),
-    );
-    const proc = await ScriptProcess.start(spec, {
+    return ScriptProcess.start(caps.wrap(sandbox.applyLimits(isolation.wrap(command, context))), {
       runAs: caps.spawnAs,
       sandboxLeader: isolation.kind === 'bwrap',
       signalsAsExitCodes: isolation.signalsAsExitCodes,
-      checkCommand: isolation.kind === 'none' ? { command: runtime.command, path: env.PATH ?? '' } : null,
+      checkCommand: isolation.kind === 'none' ? { command: command.command, path: command.env.PATH ?? '' } : null,
       drainTimeoutMs: this.settings.drainTimeoutMs,
-      onData: (stream, chunk) => this.pipeline.push(stream, chunk),
-      onEnd: (stream) => this.pipeline.end(stream),
+      onData: (stream, chunk) => output.push(stream, chunk),
+      onEnd: (stream) => output.end(stream),
       onNotice: (level, text) => this.pipeline.system(level, text),
       onError: (error) => this.hooks.error(error),
     });
+  }
+
+  private async spawnAndWait(runDir: RunDirectory, sandbox: Sandbox): Promise<void> {
+    const { runtime, execution } = this.request;
+    const caps = this.caps!;
+    const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
+    // The script's own environment (its declared dependencies) when it has one, shown read-only.
+    const command = this.environment?.python ?? runtime.command;
+    const proc = await this.start(
+      sandbox,
+      { command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
+      { runDir: runDir.path, tmpDir: runDir.tmp, readPaths: this.environment ? [this.environment.dir] : [] },
+      this.pipeline,
+    );
     if (proc instanceof SpawnFailure) {
       this.spawnError = proc;
-      this.pipeline.system('error', `could not start "${runtime.command}": ${proc.message}`);
+      this.pipeline.system('error', `could not start "${command}": ${proc.message}`);
       return;
     }
     this.proc = proc;
@@ -235,5 +326,42 @@ export class ExecutionRun {
     this.exit = await proc.done;
     // Processes that left the process group (setsid) are still in the run's cgroup.
     await caps.killAll();
+  }
+}
+
+/**
+ * An install step's output as `system` lines (pip writes whole lines; `\r` redraws are dropped), and
+ * the line that says why it failed: pip's last `ERROR:` line, else the last line on stderr.
+ */
+class StepOutput {
+  private readonly rest = { stdout: '', stderr: '' };
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  private lastError: string | null = null;
+  private lastStderr: string | null = null;
+  timedOut = false;
+
+  constructor(private readonly say: (level: 'info' | 'warn' | 'error', text: string) => void) {}
+
+  push(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const lines = (this.rest[stream] + this.decoders[stream].write(chunk)).split('\n');
+    this.rest[stream] = lines.pop() ?? '';
+    for (const line of lines) this.line(stream, line);
+  }
+
+  end(stream: 'stdout' | 'stderr'): void {
+    if (this.rest[stream] !== '') this.line(stream, this.rest[stream]);
+    this.rest[stream] = '';
+  }
+
+  reason(): string | null {
+    return this.lastError ?? this.lastStderr;
+  }
+
+  private line(stream: 'stdout' | 'stderr', raw: string): void {
+    const text = raw.slice(raw.lastIndexOf('\r') + 1).trimEnd();
+    if (text === '') return;
+    if (text.startsWith('ERROR:')) this.lastError = text;
+    if (stream === 'stderr') this.lastStderr = text;
+    this.say(text.startsWith('ERROR:') ? 'error' : stream === 'stderr' ? 'warn' : 'info', text);
   }
 }

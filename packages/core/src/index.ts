@@ -27,6 +27,10 @@ export { DEFAULT_RUNTIMES } from './process/runtimes.js';
 export { DEFAULT_LIMITS } from './process/limits.js';
 export type { ResourceLimits } from './process/limits.js';
 export type { IsolationMode, IsolationWrapper, IsolationContext, SpawnSpec } from './process/isolation.js';
+export type { DependencyOptions } from './python/environments.js';
+/** PEP 723 inline script metadata, as the runner reads it (e.g. to show a script's dependencies). */
+export { parseInlineMetadata } from './python/inline-metadata.js';
+export type { InlineMetadata } from './python/inline-metadata.js';
 export { DEFAULT_FILENAME_PATTERN, DEFAULT_MAX_UPLOAD_BYTES } from './upload.js';
 export type { UploadInput, UploadOptions } from './upload.js';
 export type { RetryPolicy } from './retry.js';

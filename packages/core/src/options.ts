@@ -17,6 +17,7 @@ import { resolveRunCaps, type RunCapsPolicy } from './process/run-caps.js';
 import { MIN_RUN_DIR_BYTES } from './process/rundir-cap.js';
 import { resolveRuntimes } from './process/runtimes.js';
 import { findExecutable } from './process/which.js';
+import { EnvironmentCache, resolveDependencyOptions, type DependencyOptions } from './python/environments.js';
 import type { RetryPolicy } from './retry.js';
 import type { ListScriptsQuery, Store } from './store.js';
 import type { Transport } from './transport.js';
@@ -110,6 +111,12 @@ export interface ScriptRunnerOptions {
   maxLogLines?: number;
   /** The same for the bytes of its output lines. Default 4 GiB. */
   maxLogBytes?: number;
+  /**
+   * Python scripts that declare dependencies (PEP 723 `# /// script` blocks): where their cached
+   * environments live, which index or local wheel directories pip may use, and the cache's size.
+   * See the README's "Python environments".
+   */
+  dependencies?: DependencyOptions;
 }
 
 export interface RunOptions {
@@ -153,6 +160,8 @@ export interface RunSettings extends PipelineSettings {
   sandbox: Promise<Sandbox>;
   limits: ResolvedLimits;
   defaultTimeoutMs: number;
+  /** Cached environments for scripts that declare dependencies. */
+  environments: EnvironmentCache;
 }
 
 /** How runs are confined on this host, once the probes answered. */
@@ -327,6 +336,7 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     maxLogLines: positiveInt(options.maxLogLines, 10_000_000, 'maxLogLines'),
     maxLogBytes: positiveInt(options.maxLogBytes, 4 * 1024 ** 3, 'maxLogBytes'),
     defaultTimeoutMs: durationMs(options.timeoutMs, 3_600_000, 'timeoutMs'),
+    environments: new EnvironmentCache(resolveDependencyOptions(options.dependencies, workDir)),
   };
   return {
     run,

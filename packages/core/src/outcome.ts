@@ -13,6 +13,8 @@ export interface RunFacts {
   stop: { reason: StopReason; message: string } | null;
   exit: { exitCode: number | null; signal: string | null } | null;
   spawnError: Error | null;
+  /** Why the run's preparation failed before the script could start (e.g. its dependencies did not install). */
+  setupError: string | null;
   command: string;
   /** The store gave up on log lines. */
   storeError: unknown;
@@ -49,6 +51,9 @@ export function finalRecord(facts: RunFacts, startedAt: Date | null, finishedAt 
     // Also when the script had already exited: what it printed past the cap is lost.
     status = 'failed';
     errorMessage = `stopped: ${facts.outputLimit}`;
+  } else if (facts.setupError !== null) {
+    status = 'failed';
+    errorMessage = facts.setupError;
   } else if (facts.spawnError !== null) {
     status = 'failed';
     errorMessage = `could not start "${facts.command}": ${facts.spawnError.message}`;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { extname } from 'node:path';
 import { ScriptRunnerError } from './errors.js';
+import { parseInlineMetadata } from './python/inline-metadata.js';
 import type { JsonObject, RuntimeConfig } from './types.js';
 
 export interface UploadOptions {
@@ -95,6 +96,9 @@ export function validateUpload(
     throw invalid('the file contains NUL bytes: upload a text script, not a binary file', 'content');
   }
   if (!isUtf8(content)) throw invalid('the file is not valid UTF-8 text: save it as UTF-8 and upload again', 'content');
+  // A malformed `# /// script` block (PEP 723) or requirement is refused now, naming its line,
+  // rather than failing every run later.
+  if (runtime === 'python') parseInlineMetadata(content.toString('utf8'));
 
   const description = input.description ?? null;
   if (description !== null && typeof description !== 'string') {

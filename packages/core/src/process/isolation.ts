@@ -22,6 +22,10 @@ export interface IsolationContext {
   runDir: string;
   /** The child's TMPDIR (inside the run directory). */
   tmpDir: string;
+  /** Further host paths this command reads, shown read-only at the same place (a cached environment). */
+  readPaths?: string[];
+  /** This command needs the network even where scripts do not get it (an install step). */
+  network?: boolean;
 }
 
 export type IsolationWrapper = (spec: SpawnSpec, context: IsolationContext) => SpawnSpec;
@@ -139,7 +143,19 @@ export function bwrapWrapper(bwrapPath: string, options: SandboxOptions): Isolat
   const base = bwrapArgs(options);
   return (spec, context) => ({
     command: bwrapPath,
-    args: [...base, '--bind', context.runDir, context.runDir, '--chdir', spec.cwd, '--', spec.command, ...spec.args],
+    args: [
+      ...base,
+      ...(context.network && !options.allowNetwork ? ['--share-net'] : []),
+      ...(context.readPaths ?? []).flatMap((path) => ['--ro-bind', path, path]),
+      '--bind',
+      context.runDir,
+      context.runDir,
+      '--chdir',
+      spec.cwd,
+      '--',
+      spec.command,
+      ...spec.args,
+    ],
     cwd: spec.cwd,
     env: spec.env,
   });

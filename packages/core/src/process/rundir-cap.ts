@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, t
 import { chmod, mkdtemp, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { processAlive } from '../util.js';
 import { findSystemTool, SYSTEM_PATH } from './which.js';
 
 export interface RunDirCapHost {
@@ -172,21 +173,12 @@ async function unmountRunDir(host: Pick<RunDirCapHost, 'umount' | 'cp'>, dir: st
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Unmounts and removes probe mounts left by processes that are gone. Best effort. */
 async function sweepProbes(umount: string): Promise<void> {
   const pattern = /^scriptrunner-probe-(\d+)-[^/]+$/;
   for (const dir of mountsUnder(tmpdir(), 2)) {
     const match = pattern.exec(basename(dir));
-    if (!match || alive(Number(match[1]))) continue;
+    if (!match || processAlive(Number(match[1]))) continue;
     await run(umount, ['-l', join(dir, 'mnt')]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
