@@ -23,6 +23,7 @@ const port = Number(process.env.PORT ?? 3000);
 const dataDir = resolve(process.env.SCRIPTRUNNER_DATA_DIR ?? join(here, '..', 'data'));
 const webDir = join(here, '..', 'dist', 'web');
 const samplesDir = join(here, '..', '..', 'scripts');
+const wheelhouse = join(here, '..', '..', 'wheelhouse');
 const databaseUrl = process.env.DATABASE_URL;
 
 const store =
@@ -32,7 +33,14 @@ const store =
 // Migrations are applied here, at start: a database problem stops the demo with its reason.
 await store.ready;
 
-const runner = createScriptRunner({ store, workDir: join(dataDir, 'runs'), concurrency: 2 });
+const runner = createScriptRunner({
+  store,
+  workDir: join(dataDir, 'runs'),
+  concurrency: 2,
+  // Scripts that declare dependencies (experiment_wind_profiles.py) get them from the repository's
+  // wheelhouse only: the demo needs no package index.
+  dependencies: { cacheDir: join(dataDir, 'environments'), findLinks: [wheelhouse], offline: true },
+});
 
 // First start: offer the sample scripts so a newcomer can press Run at once.
 const existing = await runner.listScripts({ status: 'all', limit: 1 });

@@ -88,7 +88,7 @@ describe('the demo server', () => {
     const demo = await startDemo();
     const scripts = await api(demo, '/scripts');
     const names = scripts.body.items.map((s: { filename: string }) => s.filename).sort();
-    expect(names).toEqual(['experiment_long_forecast.py', 'test_progress.py', 'test_sample.py', 'test_stderr_mix.py']);
+    expect(names).toEqual(['experiment_long_forecast.py', 'experiment_wind_profiles.py', 'test_progress.py', 'test_sample.py', 'test_stderr_mix.py']);
     const page = await fetch(`${demo.base}/`);
     expect(await page.text()).toContain('<div id="root"></div>');
     // Deep links reach the page too (the UI keeps its selection in the URL).
@@ -98,7 +98,32 @@ describe('the demo server', () => {
     demo.child.kill('SIGINT');
     await new Promise((r) => demo.child.once('exit', r));
     const again = await startDemo({ SCRIPTRUNNER_DATA_DIR: demo.dataDir });
-    expect((await api(again, '/scripts')).body.items).toHaveLength(4);
+    expect((await api(again, '/scripts')).body.items).toHaveLength(5);
+  });
+
+  it('runs the sample that declares a dependency: installed from the repository wheelhouse once, reused after', { timeout: 90_000 }, async () => {
+    const demo = await startDemo();
+    const sample = (await api(demo, '/scripts')).body.items.find((s: { filename: string }) => s.filename === 'experiment_wind_profiles.py');
+    const runOnce = async () => {
+      const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(run.status).toBe(202);
+      let execution = run.body.execution;
+      for (let i = 0; i < 600 && (execution.status === 'queued' || execution.status === 'running'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        execution = (await api(demo, `/executions/${execution.id}`)).body.execution;
+      }
+      const text = await (await fetch(`${demo.base}/api/scripts-runner/executions/${execution.id}/logs.txt`)).text();
+      return { execution, lines: text.trimEnd().split('\n') };
+    };
+    const first = await runOnce();
+    expect(first.execution.status, first.lines.join('\n')).toBe('succeeded');
+    expect(first.lines.some((l) => l.includes('dependencies: installing sr-wind==1.0.0'))).toBe(true);
+    expect(first.lines).toContain('sr-wind 1.0.0: log-law profile');
+    expect(first.lines).toContain('Nordsee Ost: 10.08 m/s at 120 m (10 m mast: 8.2 m/s)');
+    const second = await runOnce();
+    expect(second.execution.status).toBe('succeeded');
+    expect(second.lines.some((l) => l.includes('dependencies: installing'))).toBe(false);
+    expect(second.lines.some((l) => l.includes('dependencies: reusing environment'))).toBe(true);
   });
 
   it('on Ctrl-C cancels running scripts, records them as interrupted and leaves no process behind', { timeout: 60_000 }, async () => {
