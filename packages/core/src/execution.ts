@@ -206,22 +206,25 @@ export class ExecutionRun {
    * `failed` with the reason, the installer's output already in the log as `system` lines.
    */
   private async setUp(content: Uint8Array, sandbox: Sandbox): Promise<void> {
-    const { script, runtime } = this.request;
-    if (script.runtime !== 'python') return;
+    const { script } = this.request;
     const fail = (message: string) => {
       this.setupError = message;
       this.pipeline.system('error', message);
     };
+    const interpreter = sandbox.interpreters.get(script.runtime);
+    if (interpreter instanceof Error) return fail(interpreter.message);
+    if (script.runtime !== 'python') return;
+    const command = this.command(sandbox);
     try {
       const metadata = parseInlineMetadata(Buffer.from(content).toString('utf8'));
       if (metadata === null) return;
       const path = process.env.PATH ?? '';
       if (metadata.requiresPython !== null) {
-        const mismatch = await checkRequiresPython(runtime.command, path, metadata.requiresPython);
+        const mismatch = await checkRequiresPython(command, path, metadata.requiresPython);
         if (mismatch !== null) return fail(mismatch);
       }
       if (metadata.dependencies.length === 0) return;
-      this.environment = await this.settings.environments.prepare(runtime.command, path, metadata.dependencies, {
+      this.environment = await this.settings.environments.prepare(command, path, metadata.dependencies, {
         say: (level, text) => this.pipeline.system(level, text),
         step: (command, step) => this.installStep(command, step, sandbox),
         owner: sandbox.runAs,
@@ -244,7 +247,7 @@ export class ExecutionRun {
     const proc = await this.start(
       sandbox,
       { command, args: step.args, cwd: step.writable, env },
-      { runDir: step.writable, tmpDir: env.TMPDIR!, network: true, readPaths: step.readPaths },
+      { runDir: step.writable, tmpDir: env.TMPDIR!, network: true, readPaths: [...this.interpreterPaths(sandbox), ...step.readPaths] },
       output,
     );
     if (proc instanceof SpawnFailure) return `could not start "${command}": ${proc.message}`;
@@ -274,6 +277,18 @@ export class ExecutionRun {
     const { reason, message } = this.stopInfo!;
     this.pipeline.system(reason === 'timed_out' ? 'error' : 'warn', `${message}; stopping the process group (SIGTERM)`);
     this.proc!.terminate(this.settings.killGraceMs);
+  }
+
+  /** The interpreter as the host resolves the runtime's command (a shim or alias resolved), else the command. */
+  private command(sandbox: Sandbox): string {
+    const interpreter = sandbox.interpreters.get(this.request.script.runtime);
+    return interpreter && !(interpreter instanceof Error) ? interpreter.command : this.request.runtime.command;
+  }
+
+  /** Its installation outside /usr, shown read-only to the sandbox. */
+  private interpreterPaths(sandbox: Sandbox): string[] {
+    const interpreter = sandbox.interpreters.get(this.request.script.runtime);
+    return interpreter && !(interpreter instanceof Error) ? interpreter.readPaths : [];
   }
 
   /**
@@ -306,11 +321,12 @@ export class ExecutionRun {
     const caps = this.caps!;
     const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
     // The script's own environment (its declared dependencies) when it has one, shown read-only.
-    const command = this.environment?.python ?? runtime.command;
+    const command = this.environment?.python ?? this.command(sandbox);
+    const readPaths = [...this.interpreterPaths(sandbox), ...(this.environment ? [this.environment.dir] : [])];
     const proc = await this.start(
       sandbox,
       { command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
-      { runDir: runDir.path, tmpDir: runDir.tmp, readPaths: this.environment ? [this.environment.dir] : [] },
+      { runDir: runDir.path, tmpDir: runDir.tmp, readPaths },
       this.pipeline,
     );
     if (proc instanceof SpawnFailure) {
@@ -354,6 +370,8 @@ class StepOutput {
   }
 
   reason(): string | null {
+    // "ERROR: Exception:" heads a traceback, whose last line says what happened.
+    if (this.lastError !== null && this.lastError.endsWith(':') && this.lastStderr !== null) return `${this.lastError} ${this.lastStderr}`;
     return this.lastError ?? this.lastStderr;
   }
 

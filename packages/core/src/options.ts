@@ -18,6 +18,7 @@ import { MIN_RUN_DIR_BYTES } from './process/rundir-cap.js';
 import { resolveRuntimes } from './process/runtimes.js';
 import { findExecutable } from './process/which.js';
 import { EnvironmentCache, resolveDependencyOptions, type DependencyOptions } from './python/environments.js';
+import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter.js';
 import type { RetryPolicy } from './retry.js';
 import type { ListScriptsQuery, Store } from './store.js';
 import type { Transport } from './transport.js';
@@ -173,6 +174,11 @@ export interface Sandbox {
   runAs: { uid: number; gid: number } | undefined;
   /** Whole-run caps (cgroup, size-capped run directory): see process/run-caps.ts. */
   caps: RunCapsPolicy;
+  /**
+   * Interpreters resolved on the host, by runtime name (python): what runs, and the installation
+   * the sandbox shows read-only; an Error says why the sandbox cannot show it (its runs fail so).
+   */
+  interpreters: ReadonlyMap<string, ResolvedInterpreter | Error>;
 }
 
 export interface Settings {
@@ -297,13 +303,33 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     workDir,
     ownsWorkDir,
     logger,
-    runtimeCommands: Object.values(runtimes).map((runtime) => runtime.command),
+    // Python is resolved on the host and shown to the sandbox (below); other runtimes are looked up in it.
+    runtimeCommands: Object.entries(runtimes)
+      .filter(([name]) => name !== 'python')
+      .map(([, runtime]) => runtime.command),
   }).then(async ({ isolation, runAs }): Promise<Sandbox> => {
     // Already that user: nothing to switch (and a non-root process may not call setgroups).
     const switchTo = runAs !== undefined && runAs.uid !== process.getuid?.() ? runAs : undefined;
-    const caps = await resolveRunCaps({ limits, given: options.limits, runAs: switchTo, prlimit: prlimit !== null, warn: (m) => logger.warn(m) });
+    const caps = await resolveRunCaps({
+      limits,
+      given: options.limits,
+      runAs: switchTo,
+      prlimit: prlimit !== null,
+      switchedBySandbox: switchTo !== undefined && isolation.switchesUser,
+      warn: (m) => logger.warn(m),
+    });
     logger.info?.(caps.summary);
+    const interpreters = new Map<string, ResolvedInterpreter | Error>();
+    // Unsandboxed scripts switched to another user find their interpreter on PATH as that user
+    // (the host's may be out of its reach, e.g. under /root).
+    if (runtimes.python && (isolation.kind === 'bwrap' || switchTo === undefined)) {
+      const resolved = await resolveInterpreter(runtimes.python.command, process.env.PATH ?? '', workDir).catch((error: unknown) =>
+        error instanceof Error ? error : new Error(String(error)),
+      );
+      if (resolved !== null) interpreters.set('python', resolved);
+    }
     return {
+      interpreters,
       isolation,
       applyLimits: limited && prlimit !== null ? limitsWrapper(caps.processLimits, prlimit) : (spec) => spec,
       runAs: switchTo,

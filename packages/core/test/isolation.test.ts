@@ -2,8 +2,8 @@
  * One test per attack an uploaded script could try, each a real python3 script run through the
  * runner in a real bubblewrap sandbox, with the host's view checked afterwards.
  */
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -395,32 +395,44 @@ describeSandbox('isolation: bwrap', () => {
     expect(hidden).toEqual(['False']);
   });
 
-  it('an interpreter the sandbox cannot see: bwrap refuses to run, auto falls back with a warning, readPaths fixes it', async () => {
-    const python = join(root, 'venv', 'bin', 'python3');
-    mkdirSync(dirname(python), { recursive: true });
-    if (!existsSync(python)) symlinkSync('/usr/bin/python3', python);
-    const runtimes = { python: { command: python } };
-    // The sandbox is probed in the background (never blocking the event loop): run() says why it cannot run, storing nothing.
-    const refusing = makeRunner({ isolation: 'bwrap', runtimes, workDir: join(root, 'runs') });
-    const script = await refusing.uploadScript({ filename: 'test_venv.py', content: Buffer.from('print(1)\n') });
-    const error = await refusing.run(script.id).catch((e: unknown) => e);
-    expect(isScriptRunnerError(error) && error.code).toBe('unavailable');
-    expect((error as Error).message).toContain(`the runtime command "${python}" cannot be found inside the sandbox`);
-    expect((await refusing.listExecutions()).items).toEqual([]);
+  it('a venv outside /usr: the sandbox runs it as the host does, its own packages importable, without readPaths', async () => {
+    // A venv with a module only it has, first on PATH as if activated: `python3` is the venv's.
+    const venv = join(root, 'host-venv');
+    if (!existsSync(venv)) execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', venv]);
+    const site = execFileSync(join(venv, 'bin', 'python3'), ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(site, 'sr_only_in_venv.py'), 'WHERE = "venv"\n');
+    const code = py('import sys, sr_only_in_venv', 'print(sys.prefix, sr_only_in_venv.WHERE)');
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${join(venv, 'bin')}:/usr/bin:/bin`;
+    try {
+      const warnings: string[] = [];
+      const logger = { warn: (m: string) => warnings.push(m), error: () => {} };
+      for (const isolation of ['bwrap', 'none'] as const) {
+        const runner = makeRunner({ isolation, workDir: join(root, `runs-venv-${isolation}`), logger });
+        const { execution, texts } = await runFixture(runner, 'test_venv.py', { code });
+        expect(execution.status, `${isolation}: ${execution.errorMessage ?? ''}`).toBe('succeeded');
+        expect(texts).toEqual([`${venv} venv`]);
+      }
+      expect(warnings.filter((w) => w.includes('python3'))).toEqual([]);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
 
-    const warnings: string[] = [];
-    const fallback = makeRunner({ isolation: 'auto', runtimes, logger: { warn: (m) => warnings.push(m), error: () => {} } });
-    const unboxed = await runFixture(fallback, 'test_venv.py', { code: 'import os\nprint(os.getpid() != 2)\n' });
-    expect(unboxed.texts).toEqual(['True']);
-
-    const fixed = sandboxed({ runtimes, readPaths: [join(root, 'venv')] });
-    expect((await runFixture(fixed, 'test_venv.py', { code: 'import os\nprint(os.getpid())\n' })).texts).toEqual(['2']);
+  it('an interpreter whose installation holds workDir: runs fail saying what to do, nothing else is shown', async () => {
+    const venv = join(root, 'venv-around-work');
+    if (!existsSync(venv)) execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', venv]);
+    const runner = sandboxed({ runtimes: { python: { command: join(venv, 'bin', 'python3') } }, workDir: join(venv, 'runs') });
+    const { execution } = await runFixture(runner, 'test_hidden.py', { code: 'print("ran")\n' });
+    expect(execution.status).toBe('failed');
+    expect(execution.errorMessage).toContain(`whose installation ${venv} the sandbox must not show (it holds workDir, with other runs)`);
+    expect(execution.errorMessage).toContain("set runtimes.python.command, or run with isolation: 'none'");
   });
 });
 
 describeSandbox('isolation: which interpreter runs', () => {
-  it('warns when the sandbox finds another program than the host for a runtime command', async () => {
-    // A host-only python3 first on PATH (like a version manager's shim); the sandbox sees /usr only.
+  it('python3 as the host resolves it (through links and shims) is what runs in the sandbox, without a warning', async () => {
+    // A host-only python3 first on PATH (like a version manager's shim): the sandbox runs what it resolves to.
     const hostBin = join(root, 'host-only-bin');
     mkdirSync(hostBin, { recursive: true });
     if (!existsSync(join(hostBin, 'python3'))) symlinkSync('/usr/bin/python3', join(hostBin, 'python3'));
@@ -429,18 +441,26 @@ describeSandbox('isolation: which interpreter runs', () => {
     try {
       const warnings: string[] = [];
       const logger = { warn: (m: string) => warnings.push(m), error: () => {} };
-      const runner = makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), logger });
-      const { texts } = await runFixture(runner, 'test_which.py', { code: 'import sys\nprint(sys.argv[0] != "", sys.executable)\n' });
-      expect(texts).toEqual(['True /usr/bin/python3']);
-      const warning = `[scriptrunner] inside the sandbox "python3" is /usr/bin/python3, not ${join(hostBin, 'python3')} as on the host: scripts run with that interpreter and its packages. To use the host's, add its installation to readPaths or set the runtime's command.`;
-      expect(warnings).toEqual([warning]);
-      // Said once per process (and logger): a second runner does not say it again.
-      const again = makeRunner({ isolation: 'bwrap', workDir: join(root, 'runs'), logger });
-      await runFixture(again, 'test_which.py', { code: 'print(1)\n' });
-      expect(warnings).toEqual([warning]);
+      const real = realpathSync('/usr/bin/python3');
+      for (const isolation of ['bwrap', 'none'] as const) {
+        const runner = makeRunner({ isolation, workDir: join(root, 'runs'), logger });
+        const { texts } = await runFixture(runner, 'test_which.py', { code: 'import sys\nprint(sys.executable)\n' });
+        expect(texts).toEqual([real]);
+      }
+      expect(warnings).toEqual([]);
     } finally {
       process.env.PATH = savedPath;
     }
+  });
+
+  it('the default user runs with no capabilities and no new privileges, though bwrap itself ran as root', async () => {
+    const code = py(
+      'import os',
+      'status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)',
+      'print(os.getuid(), status["CapEff"].strip(), status["CapBnd"].strip(), status["NoNewPrivs"].strip())',
+    );
+    const { texts } = await runFixture(sandboxed(), 'test_caps.py', { code });
+    expect(texts).toEqual([`${process.getuid?.() === 0 ? 65534 : process.getuid?.()} 0000000000000000 0000000000000000 1`]);
   });
 });
 

@@ -23,6 +23,7 @@ const publicNames = [
   'DEFAULT_FILENAME_PATTERN',
   'DEFAULT_MAX_UPLOAD_BYTES',
   'DEFAULT_LIMITS',
+  'parseInlineMetadata',
 ].sort();
 
 describe('@scriptrunner/core package', () => {

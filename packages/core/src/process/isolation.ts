@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ScriptRunnerError } from '../errors.js';
-import { findExecutable } from './which.js';
+import { findExecutable, findSystemTool, SYSTEM_PATH } from './which.js';
 
 export interface SpawnSpec {
   command: string;
@@ -54,6 +54,28 @@ export interface ResolvedIsolation {
    * only name the signal as a likely cause.
    */
   signalsAsExitCodes: boolean;
+  /**
+   * bubblewrap runs as root and switches to the scripts' user inside (see SwitchUser): spawn it as
+   * root, and nothing outside it switches the user.
+   */
+  switchesUser: boolean;
+}
+
+/**
+ * How a root host runs scripts as another user in bubblewrap: bwrap itself runs as root, without a
+ * user namespace (its setuid-style mode), so it can show host paths that user could not open (an
+ * interpreter under /root); inside, setpriv switches to the user with no capabilities left before
+ * anything of the script runs, and env sets the script's variables only then.
+ */
+export interface SwitchUser {
+  uid: number;
+  gid: number;
+  setpriv: string;
+  env: string;
+}
+
+function switchArgs(user: SwitchUser): string[] {
+  return [user.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--'];
 }
 
 /**
@@ -97,7 +119,7 @@ const ETC_FILES = [
  * read-only, a read-only /dev with the usual devices, and a private /tmp and /dev/shm of at most
  * `tmpBytes` each (they live in RAM).
  */
-function systemMounts(tmpBytes: number): string[] {
+function systemMounts(tmpBytes: number, switchesUser: boolean): string[] {
   const args = ['--ro-bind', '/usr', '/usr'];
   for (const dir of SYSTEM_DIRS) {
     let stat;
@@ -109,6 +131,8 @@ function systemMounts(tmpBytes: number): string[] {
     if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
     else if (stat.isDirectory()) args.push('--ro-bind', dir, dir);
   }
+  // The /etc bwrap makes for these binds would be root's and 0700 when bwrap runs as root.
+  if (switchesUser) args.push('--perms', '0755', '--dir', '/etc');
   for (const path of ETC_FILES) args.push('--ro-bind-try', path, path);
   // A /proc of the new PID namespace: the host's processes (and their environ) are not in it.
   // Its /proc/sys is the kernel's global settings, which a script running as root (root is mapped
@@ -116,22 +140,68 @@ function systemMounts(tmpBytes: number): string[] {
   args.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys');
   // /dev is a tmpfs: read-only once populated, so a script cannot fill RAM through it.
   const size = String(tmpBytes);
-  args.push('--dev', '/dev', '--size', size, '--tmpfs', '/dev/shm', '--remount-ro', '/dev', '--size', size, '--tmpfs', '/tmp');
+  // Made by root when bwrap switches the user inside: sticky and world-writable, as on a host (in a
+  // user namespace they belong to the script's user instead).
+  const shared = switchesUser ? ['--perms', '01777'] : [];
+  args.push('--dev', '/dev', ...shared, '--size', size, '--tmpfs', '/dev/shm', '--remount-ro', '/dev', ...shared, '--size', size, '--tmpfs', '/tmp');
   return args;
 }
 
-function bwrapArgs(options: SandboxOptions): string[] {
-  // --unshare-all: user, ipc, pid, net, uts and cgroup namespaces. No --new-session: the runner
-  // already started a new session, and keeping the script in the runner's process group lets the
-  // runner's SIGTERM reach it for a graceful stop (the runner spares bwrap itself, whose death
-  // would SIGKILL the sandbox at once: see signalGroupExcept).
-  // --cap-drop ALL: a host running as root maps root into the new user namespace, and bwrap would
-  // leave it every capability there, enough to remount the read-only binds writable.
-  const args = ['--unshare-all', '--die-with-parent', '--cap-drop', 'ALL', '--hostname', 'scriptrunner'];
-  if (options.allowNetwork) args.push('--share-net');
-  args.push(...systemMounts(options.tmpBytes));
+/** Mounted by systemMounts: directories made inside them would be made in a read-only bind. */
+const SYSTEM_MOUNTS = ['/usr', '/etc', '/proc', '/dev', ...SYSTEM_DIRS];
+
+/**
+ * With bwrap as root, the directories it makes on the way to a bind (e.g. /tmp/scriptrunner for a
+ * run directory, /root/.pyenv for an interpreter) would be root's and 0700, closed to the script's
+ * user: they are made first, 0711 (passable, not listable, like the runner's own work root).
+ */
+function passableParents(destinations: string[]): string[] {
+  const made = new Set<string>();
+  const args: string[] = [];
+  for (const destination of destinations) {
+    const parts = destination.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const dir = `/${parts.slice(0, i).join('/')}`;
+      // /tmp is a fresh tmpfs already (01777): only what is made below it needs the mode.
+      if (made.has(dir) || dir === '/tmp' || SYSTEM_MOUNTS.some((m) => dir === m || dir.startsWith(`${m}/`))) continue;
+      made.add(dir);
+      args.push('--perms', '0711', '--dir', dir);
+    }
+  }
+  return args;
+}
+
+function bwrapArgs(options: SandboxOptions, network: boolean, switchesUser: boolean, binds: string[] = []): string[] {
+  // No --new-session: the runner already started a new session, and keeping the script in the
+  // runner's process group lets the runner's SIGTERM reach it for a graceful stop (the runner
+  // spares bwrap itself, whose death would SIGKILL the sandbox at once: see signalGroupExcept).
+  let args: string[];
+  if (switchesUser) {
+    // As root without a user namespace: every namespace but the user one. Capabilities stay for
+    // setpriv, which drops them all with the switch (switchArgs).
+    args = ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try', ...(network ? [] : ['--unshare-net'])];
+  } else {
+    // --unshare-all: user, ipc, pid, net, uts and cgroup namespaces. --cap-drop ALL: a host running
+    // as root maps root into the new user namespace, and bwrap would leave it every capability
+    // there, enough to remount the read-only binds writable.
+    args = ['--unshare-all', '--cap-drop', 'ALL', ...(network ? ['--share-net'] : [])];
+  }
+  args.push('--die-with-parent', '--hostname', 'scriptrunner');
+  args.push(...systemMounts(options.tmpBytes, switchesUser));
+  if (switchesUser) args.push(...passableParents([...options.readPaths, ...binds]));
   for (const path of options.readPaths) args.push('--ro-bind', path, path);
   return args;
+}
+
+/** The end of a bwrap argv: the command, behind the user switch when bwrap runs as root. */
+function sandboxed(command: string, args: string[], env: Record<string, string>, switchUser: SwitchUser | undefined): { args: string[]; env: Record<string, string> } {
+  if (!switchUser) return { args: ['--', command, ...args], env };
+  // Nothing runs as root with the script's environment (LD_PRELOAD and the like).
+  const variables = Object.entries(env).map(([name, value]) => `${name}=${value}`);
+  return {
+    args: ['--clearenv', '--setenv', 'PATH', SYSTEM_PATH, '--', ...switchArgs(switchUser), switchUser.env, '-i', '--', ...variables, command, ...args],
+    env: { PATH: SYSTEM_PATH },
+  };
 }
 
 /**
@@ -139,26 +209,26 @@ function bwrapArgs(options: SandboxOptions): string[] {
  * called setsid), the run directory as the only writable host path (plus a private /tmp), other
  * runs' directories and the host's /proc invisible, and no network unless `allowNetwork`.
  */
-export function bwrapWrapper(bwrapPath: string, options: SandboxOptions): IsolationWrapper {
-  const base = bwrapArgs(options);
-  return (spec, context) => ({
-    command: bwrapPath,
-    args: [
-      ...base,
-      ...(context.network && !options.allowNetwork ? ['--share-net'] : []),
-      ...(context.readPaths ?? []).flatMap((path) => ['--ro-bind', path, path]),
-      '--bind',
-      context.runDir,
-      context.runDir,
-      '--chdir',
-      spec.cwd,
-      '--',
-      spec.command,
-      ...spec.args,
-    ],
-    cwd: spec.cwd,
-    env: spec.env,
-  });
+export function bwrapWrapper(bwrapPath: string, options: SandboxOptions, switchUser?: SwitchUser): IsolationWrapper {
+  return (spec, context) => {
+    const inner = sandboxed(spec.command, spec.args, spec.env, switchUser);
+    const readPaths = context.readPaths ?? [];
+    return {
+      command: bwrapPath,
+      args: [
+        ...bwrapArgs(options, options.allowNetwork || context.network === true, switchUser !== undefined, [...readPaths, context.runDir]),
+        ...readPaths.flatMap((path) => ['--ro-bind', path, path]),
+        '--bind',
+        context.runDir,
+        context.runDir,
+        '--chdir',
+        spec.cwd,
+        ...inner.args,
+      ],
+      cwd: spec.cwd,
+      env: inner.env,
+    };
+  };
 }
 
 /** Probes run once per bwrap path and uid per process: namespaces do not come and go. */
@@ -194,8 +264,28 @@ function probeBwrap(bwrapPath: string, runAs: { uid: number; gid: number } | und
   const key = `${bwrapPath}:${runAs?.uid ?? ''}:${runAs?.gid ?? ''}`;
   let probe = probeCache.get(key);
   if (!probe) {
-    const args = [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }), '--', 'true'];
+    const args = [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }, false, false), '--', 'true'];
     probe = capture(bwrapPath, args, runAs, { PATH: '/usr/bin:/bin' }).then((result) => {
+      if (result.error) return result.error.message;
+      if (result.status !== 0) return result.stderr.trim() || `exit code ${String(result.status)}`;
+      return null;
+    });
+    probeCache.set(key, probe);
+  }
+  return probe;
+}
+
+/**
+ * Whether bubblewrap can run as root without a user namespace and switch to `user` inside (a
+ * container may deny root the mounts it needs). Resolves null when it works, otherwise the reason.
+ */
+function probeSwitch(bwrapPath: string, user: SwitchUser): Promise<string | null> {
+  const key = `switch:${bwrapPath}:${user.uid}:${user.gid}`;
+  let probe = probeCache.get(key);
+  if (!probe) {
+    const inner = sandboxed('true', [], {}, user);
+    const args = [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }, false, true), ...inner.args];
+    probe = capture(bwrapPath, args, undefined, inner.env).then((result) => {
       if (result.error) return result.error.message;
       if (result.status !== 0) return result.stderr.trim() || `exit code ${String(result.status)}`;
       return null;
@@ -231,14 +321,16 @@ function sandboxLookup(
   sandbox: SandboxOptions,
   commands: string[],
   runAs: { uid: number; gid: number } | undefined,
+  switchUser: SwitchUser | undefined,
 ): Promise<Map<string, string | null>> {
   const unique = [...new Set(commands)];
-  const key = JSON.stringify([bwrapPath, sandbox, unique, runAs ?? null, process.env.PATH ?? '']);
+  const key = JSON.stringify([bwrapPath, sandbox, unique, runAs ?? null, switchUser ?? null, process.env.PATH ?? '']);
   let lookup = lookupCache.get(key);
   if (!lookup) {
     const script = 'for c in "$@"; do p=$(command -v "$c" 2>/dev/null) && printf "%s\\t%s\\n" "$c" "$p"; done';
-    const args = [...bwrapArgs(sandbox), '--', 'sh', '-c', script, 'sh', ...unique];
-    lookup = (unique.length === 0 ? Promise.resolve(null) : capture(bwrapPath, args, runAs, { PATH: process.env.PATH ?? '/usr/bin:/bin' })).then(
+    const inner = sandboxed('sh', ['-c', script, 'sh', ...unique], { PATH: process.env.PATH ?? '/usr/bin:/bin' }, switchUser);
+    const args = [...bwrapArgs(sandbox, sandbox.allowNetwork, switchUser !== undefined), ...inner.args];
+    lookup = (unique.length === 0 ? Promise.resolve(null) : capture(bwrapPath, args, switchUser ? undefined : runAs, inner.env)).then(
       (result) => {
         const found = new Map<string, string | null>(unique.map((c) => [c, null]));
         for (const line of result?.stdout.split('\n') ?? []) {
@@ -279,9 +371,9 @@ export function resolveIsolation(
   logger: { warn(message: string): void },
   runtimeCommands: string[] = [],
 ): Promise<ResolvedIsolation> {
-  if (typeof mode === 'function') return Promise.resolve({ kind: 'custom', wrap: mode, signalsAsExitCodes: false });
+  if (typeof mode === 'function') return Promise.resolve({ kind: 'custom', wrap: mode, signalsAsExitCodes: false, switchesUser: false });
   const chosen = mode ?? 'auto';
-  if (chosen === 'none') return Promise.resolve({ kind: 'none', wrap: noIsolation, signalsAsExitCodes: false });
+  if (chosen === 'none') return Promise.resolve({ kind: 'none', wrap: noIsolation, signalsAsExitCodes: false, switchesUser: false });
   if (chosen !== 'auto' && chosen !== 'bwrap') {
     throw new ScriptRunnerError('validation', `isolation must be 'auto', 'bwrap', 'none' or a function, got ${String(chosen)}`);
   }
@@ -297,7 +389,7 @@ export function resolveIsolation(
         `They can read and write what this process can and reach the network. ` +
         `Install bubblewrap, or pass isolation: 'none' to accept this explicitly.`,
     );
-    return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false };
+    return { kind: 'none', wrap: noIsolation, signalsAsExitCodes: false, switchesUser: false };
   };
   if (bwrapPath === null) {
     // Known without a probe: refuse (or warn) now.
@@ -305,10 +397,15 @@ export function resolveIsolation(
   }
   // Where each command resolves on the host, now: PATH is read when the runner is created.
   const onHost = new Map(runtimeCommands.map((command) => [command, command.includes('/') ? command : findExecutable(command)]));
+  // A root host switching to another user: bwrap as root, the switch inside, where it works.
+  const setpriv = runAs !== undefined && process.getuid?.() === 0 ? findSystemTool('setpriv') : null;
+  const envTool = setpriv !== null ? findSystemTool('env') : null;
+  const candidate: SwitchUser | undefined = runAs && setpriv && envTool ? { ...runAs, setpriv, env: envTool } : undefined;
   const resolved = (async (): Promise<ResolvedIsolation> => {
-    const reason = await probeBwrap(bwrapPath, runAs);
+    const switchUser = candidate && (await probeSwitch(bwrapPath, candidate)) === null ? candidate : undefined;
+    const reason = switchUser ? null : await probeBwrap(bwrapPath, runAs);
     if (reason !== null) return unavailable(reason);
-    const inside = await sandboxLookup(bwrapPath, sandbox, runtimeCommands, runAs);
+    const inside = await sandboxLookup(bwrapPath, sandbox, runtimeCommands, runAs, switchUser);
     const missing = [...inside].filter(([, path]) => path === null).map(([command]) => command);
     if (missing.length > 0) {
       return unavailable(
@@ -328,7 +425,7 @@ export function resolveIsolation(
         );
       }
     }
-    return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox), signalsAsExitCodes: true };
+    return { kind: 'bwrap', wrap: bwrapWrapper(bwrapPath, sandbox, switchUser), signalsAsExitCodes: true, switchesUser: switchUser !== undefined };
   })();
   // Observed by the runs that wait for it; never an unhandled rejection meanwhile.
   resolved.catch(() => undefined);

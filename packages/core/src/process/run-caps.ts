@@ -21,6 +21,8 @@ export interface RunCapsInput {
   runAs: { uid: number; gid: number } | undefined;
   /** prlimit puts the per-process limits around the command. */
   prlimit: boolean;
+  /** The sandbox (bwrap as root) switches to runAs itself: the run's processes start as root here. */
+  switchedBySandbox?: boolean;
   warn: (message: string) => void;
 }
 
@@ -161,7 +163,7 @@ export async function resolveRunCaps(input: RunCapsInput): Promise<RunCapsPolicy
     summary,
     processLimits,
     forRun: (executionId, notice) =>
-      new Caps(executionId, notice, limits, cgroup, pidsCapped, memoryCapped, runDir, input.runAs, setpriv, ENV),
+      new Caps(executionId, notice, limits, cgroup, pidsCapped, memoryCapped, runDir, input.runAs, setpriv, ENV, input.switchedBySandbox === true),
     removeLeftovers: async (workDir, executionId, keepRunDir) => {
       if (cgroup !== null) await removeLeftoverCgroups(cgroup, executionId);
       await removeLeftoverRunDirCaps(workDir, executionId, keepRunDir);
@@ -185,6 +187,8 @@ class Caps implements RunCaps {
     /** cgroup v2 with runAs: the user is switched after joining, by setpriv. */
     private readonly setpriv: string | null,
     private readonly env: string,
+    /** bwrap runs as root and switches inside: nothing here switches, the cgroup is joined as root. */
+    private readonly switchedBySandbox: boolean,
   ) {}
 
   async setUp(runDir: string): Promise<void> {
@@ -193,7 +197,7 @@ class Caps implements RunCaps {
         this.cgroupHost,
         this.executionId,
         { maxProcesses: this.pidsCapped ? this.limits.maxProcesses : null, memoryBytes: this.memoryCapped ? this.limits.memoryBytes : null },
-        this.switchesAfterJoin() ? undefined : this.runAs,
+        this.switchesAfterJoin() || this.switchedBySandbox ? undefined : this.runAs,
       );
       this.cgroup = cgroup;
       if (this.memoryCapped) {
@@ -221,11 +225,11 @@ class Caps implements RunCaps {
    * runs as root and setpriv switches after it.
    */
   private switchesAfterJoin(): boolean {
-    return this.cgroup !== null && this.cgroupHost?.version === 2 && this.runAs !== undefined && this.setpriv !== null;
+    return !this.switchedBySandbox && this.cgroup !== null && this.cgroupHost?.version === 2 && this.runAs !== undefined && this.setpriv !== null;
   }
 
   get spawnAs(): { uid: number; gid: number } | undefined {
-    return this.switchesAfterJoin() ? undefined : this.runAs;
+    return this.switchesAfterJoin() || this.switchedBySandbox ? undefined : this.runAs;
   }
 
   wrap(spec: SpawnSpec): SpawnSpec {
