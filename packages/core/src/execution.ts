@@ -148,7 +148,7 @@ export class ExecutionRun {
       this.pipeline.system('error', `could not run the script: ${describeError(error)}`);
     }
     this.ending = true;
-    this.environment?.release();
+    await this.environment?.release();
     if (this.timeout !== null) clearTimeout(this.timeout);
     await this.pipeline.drain();
     const final = finalRecord(
@@ -224,6 +224,11 @@ export class ExecutionRun {
         if (mismatch !== null) return fail(mismatch);
       }
       if (metadata.dependencies.length === 0) return;
+      if (sandbox.isolation.kind !== 'bwrap' && sandbox.runAs !== undefined) {
+        // Unsandboxed, every run's scripts are the same user as the install: one could change a
+        // cached environment other runs then use.
+        return fail('declared dependencies need the sandbox when scripts run as another user (runAs): install bubblewrap, or unset runAs');
+      }
       this.environment = await this.settings.environments.prepare(command, path, metadata.dependencies, {
         say: (level, text) => this.pipeline.system(level, text),
         step: (command, step) => this.installStep(command, step, sandbox),
@@ -247,7 +252,7 @@ export class ExecutionRun {
     const proc = await this.start(
       sandbox,
       { command, args: step.args, cwd: step.writable, env },
-      { runDir: step.writable, tmpDir: env.TMPDIR!, network: true, readPaths: [...this.interpreterPaths(sandbox), ...step.readPaths] },
+      { runDir: step.writable, tmpDir: env.TMPDIR!, network: step.network, readPaths: [...this.interpreterPaths(sandbox), ...step.readPaths] },
       output,
     );
     if (proc instanceof SpawnFailure) return `could not start "${command}": ${proc.message}`;

@@ -117,6 +117,7 @@ describe('PEP 723 inline metadata', () => {
     ['an opener without a closer', ['x = 1', '# /// script', '# dependencies = []', 'print(1)'], 2, /no closing "# \/\/\/" line/],
     ['TOML that does not parse', ['# /// script', '# dependencies = ["a",', '# ///'], 2, /not valid TOML/],
     ['a requirement that is not PEP 508', ['# /// script', '# dependencies = [', '#   "numpy",', '#   "pandas>>=2",', '# ]', '# ///'], 4, /"pandas>>=2" is not a valid requirement/],
+    ['a requirement naming a URL (pip would build it from source, around the index)', ['# /// script', '# dependencies = [', '#   "evil @ https://example.com/evil-1.0.tar.gz",', '# ]', '# ///'], 3, /names a URL/],
     ['a pip option instead of a requirement', ['# /// script', '# dependencies = ["-r other.txt"]', '# ///'], 2, /is not a requirement/],
     ['a requires-python that is not a specifier', ['# /// script', '# requires-python = "three"', '# ///'], 2, /not a version specifier/],
     ['dependencies that are not a list', ['# /// script', '# dependencies = "numpy"', '# ///'], 2, /must be a list/],
@@ -193,6 +194,15 @@ describeInstaller('declared dependencies: a cached environment per requirement s
     expect(environments()).toHaveLength(1);
     expect(environments()[0]).not.toBe(first);
     expect(existsSync(join(cacheDir, first!))).toBe(false);
+  });
+
+  it('unsandboxed scripts switched to another user (runAs): a script with dependencies fails saying why', async () => {
+    if (process.getuid?.() !== 0) return; // runAs needs a root host
+    const { runner, cacheDir } = runnerWith({ isolation: 'none', runAs: { uid: 65534, gid: 65534 } });
+    const { execution } = await runFixture(runner, 'test_runas.py', { code: declaring('sr-demo-pkg==1.2.3') });
+    expect(execution.status).toBe('failed');
+    expect(execution.errorMessage).toBe('declared dependencies need the sandbox when scripts run as another user (runAs): install bubblewrap, or unset runAs');
+    expect(existsSync(cacheDir)).toBe(false);
   });
 
   it('requires-python the interpreter does not meet: failed, saying which version it is', async () => {

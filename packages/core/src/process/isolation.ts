@@ -177,9 +177,13 @@ function bwrapArgs(options: SandboxOptions, network: boolean, switchesUser: bool
   // spares bwrap itself, whose death would SIGKILL the sandbox at once: see signalGroupExcept).
   let args: string[];
   if (switchesUser) {
-    // As root without a user namespace: every namespace but the user one. Capabilities stay for
-    // setpriv, which drops them all with the switch (switchArgs).
-    args = ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try', ...(network ? [] : ['--unshare-net'])];
+    // As root without a user namespace: every namespace but the user one. Of root's capabilities
+    // only what setpriv needs for the switch is kept (bwrap's own setup happens before the drop);
+    // setpriv drops those with it (switchArgs).
+    args = [
+      '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try', ...(network ? [] : ['--unshare-net']),
+      '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP',
+    ];
   } else {
     // --unshare-all: user, ipc, pid, net, uts and cgroup namespaces. --cap-drop ALL: a host running
     // as root maps root into the new user namespace, and bwrap would leave it every capability
@@ -193,13 +197,17 @@ function bwrapArgs(options: SandboxOptions, network: boolean, switchesUser: bool
   return args;
 }
 
-/** The end of a bwrap argv: the command, behind the user switch when bwrap runs as root. */
-function sandboxed(command: string, args: string[], env: Record<string, string>, switchUser: SwitchUser | undefined): { args: string[]; env: Record<string, string> } {
-  if (!switchUser) return { args: ['--', command, ...args], env };
+/**
+ * The end of a bwrap argv: the working directory and the command, behind the user switch when bwrap
+ * runs as root. Then root (without CAP_DAC_OVERRIDE) may not enter the user's 0700 run directory:
+ * env changes into it after the switch.
+ */
+function sandboxed(command: string, args: string[], env: Record<string, string>, cwd: string, switchUser: SwitchUser | undefined): { args: string[]; env: Record<string, string> } {
+  if (!switchUser) return { args: ['--chdir', cwd, '--', command, ...args], env };
   // Nothing runs as root with the script's environment (LD_PRELOAD and the like).
   const variables = Object.entries(env).map(([name, value]) => `${name}=${value}`);
   return {
-    args: ['--clearenv', '--setenv', 'PATH', SYSTEM_PATH, '--', ...switchArgs(switchUser), switchUser.env, '-i', '--', ...variables, command, ...args],
+    args: ['--chdir', '/', '--clearenv', '--setenv', 'PATH', SYSTEM_PATH, '--', ...switchArgs(switchUser), switchUser.env, '-i', '-C', cwd, '--', ...variables, command, ...args],
     env: { PATH: SYSTEM_PATH },
   };
 }
@@ -211,7 +219,7 @@ function sandboxed(command: string, args: string[], env: Record<string, string>,
  */
 export function bwrapWrapper(bwrapPath: string, options: SandboxOptions, switchUser?: SwitchUser): IsolationWrapper {
   return (spec, context) => {
-    const inner = sandboxed(spec.command, spec.args, spec.env, switchUser);
+    const inner = sandboxed(spec.command, spec.args, spec.env, spec.cwd, switchUser);
     const readPaths = context.readPaths ?? [];
     return {
       command: bwrapPath,
@@ -221,8 +229,6 @@ export function bwrapWrapper(bwrapPath: string, options: SandboxOptions, switchU
         '--bind',
         context.runDir,
         context.runDir,
-        '--chdir',
-        spec.cwd,
         ...inner.args,
       ],
       cwd: spec.cwd,
@@ -283,7 +289,7 @@ function probeSwitch(bwrapPath: string, user: SwitchUser): Promise<string | null
   const key = `switch:${bwrapPath}:${user.uid}:${user.gid}`;
   let probe = probeCache.get(key);
   if (!probe) {
-    const inner = sandboxed('true', [], {}, user);
+    const inner = sandboxed('true', [], {}, '/', user);
     const args = [...bwrapArgs({ allowNetwork: false, readPaths: [], tmpBytes: 1024 * 1024 }, false, true), ...inner.args];
     probe = capture(bwrapPath, args, undefined, inner.env).then((result) => {
       if (result.error) return result.error.message;
@@ -328,7 +334,7 @@ function sandboxLookup(
   let lookup = lookupCache.get(key);
   if (!lookup) {
     const script = 'for c in "$@"; do p=$(command -v "$c" 2>/dev/null) && printf "%s\\t%s\\n" "$c" "$p"; done';
-    const inner = sandboxed('sh', ['-c', script, 'sh', ...unique], { PATH: process.env.PATH ?? '/usr/bin:/bin' }, switchUser);
+    const inner = sandboxed('sh', ['-c', script, 'sh', ...unique], { PATH: process.env.PATH ?? '/usr/bin:/bin' }, '/', switchUser);
     const args = [...bwrapArgs(sandbox, sandbox.allowNetwork, switchUser !== undefined), ...inner.args];
     lookup = (unique.length === 0 ? Promise.resolve(null) : capture(bwrapPath, args, switchUser ? undefined : runAs, inner.env)).then(
       (result) => {

@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { chown, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { lchown, link, lstat, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
 import { ScriptRunnerError } from '../errors.js';
 import { findExecutable } from '../process/which.js';
 import { processAlive } from '../util.js';
@@ -85,6 +85,8 @@ export interface InstallStep {
   writable: string;
   /** Host directories it reads (local find-links). */
   readPaths: string[];
+  /** Off when pip installs only from local directories (offline, no URL find-links). */
+  network: boolean;
   env: Record<string, string>;
 }
 
@@ -105,7 +107,7 @@ export interface PreparedEnvironment {
   /** The environment, to show read-only to the script. */
   dir: string;
   /** Once the run is over: the environment may be evicted again. */
-  release(): void;
+  release(): Promise<void>;
 }
 
 /** The key: everything that changes what an install produces. */
@@ -149,13 +151,16 @@ async function sizeOf(dir: string): Promise<number> {
   return total;
 }
 
-/** Gives a tree back to this process's user (from the install's user): scripts cannot change it. */
+/**
+ * Gives a tree to another owner (to the install's user, then back). lchown never follows a link; the
+ * install's processes are gone before the tree is given back, so nothing swaps an entry meanwhile.
+ */
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await chown(dir, uid, gid);
+  await lchown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) await chownTree(path, uid, gid);
-    else if (!entry.isSymbolicLink()) await chown(path, uid, gid);
+    else await lchown(path, uid, gid);
   }
 }
 
@@ -166,6 +171,7 @@ export class EnvironmentCache {
   private readonly installing = new Map<string, Promise<void>>();
   /** Environments in use by runs of this process: never evicted under them. */
   private readonly inUse = new Map<string, number>();
+  private users = 0;
 
   constructor(readonly settings: DependencySettings) {}
 
@@ -177,10 +183,24 @@ export class EnvironmentCache {
     const key = environmentKey(interpreterIdentity(command, path), requirements, this.settings);
     const dir = join(this.settings.cacheDir, key);
     this.inUse.set(key, (this.inUse.get(key) ?? 0) + 1);
+    // Other processes sharing the cache see the use too: a file per run under <key>.users/.
+    const marker = join(this.settings.cacheDir, `${key}.users`, `${process.pid}-${++this.users}`);
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dirname(marker), { recursive: true, mode: 0o700 });
+      // The directory goes when its last marker does; another release may just have removed it.
+      const made = await writeFile(marker, '').then(() => true, (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT' || attempt >= 3) throw error;
+        return false;
+      });
+      if (made) break;
+    }
     let released = false;
-    const release = () => {
+    const release = async () => {
       if (released) return;
       released = true;
+      await unlink(marker)
+        .then(() => rmdir(dirname(marker)))
+        .catch(() => undefined);
       const n = (this.inUse.get(key) ?? 1) - 1;
       if (n <= 0) this.inUse.delete(key);
       else this.inUse.set(key, n);
@@ -193,15 +213,17 @@ export class EnvironmentCache {
       }
       return { python: join(dir, 'bin', 'python'), dir, release };
     } catch (error) {
-      release();
+      await release();
       throw error;
     }
   }
 
-  /** The environment is complete (and now marked used). */
+  /** The environment is complete (and now marked used): its marker is a regular file this process's user wrote. */
   private async ready(dir: string): Promise<boolean> {
     const marker = join(dir, '.ready');
     try {
+      const info = await lstat(marker);
+      if (!info.isFile() || info.uid !== process.getuid?.()) return false;
       const now = new Date();
       await utimes(marker, now, now);
       return true;
@@ -237,25 +259,29 @@ export class EnvironmentCache {
     const lock = `${dir}.lock`;
     const deadline = Date.now() + this.settings.timeoutMs + 60_000;
     let said = false;
-    for (;;) {
-      try {
-        const handle = await open(lock, 'wx');
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // The pid is written before the lock exists (link() of a complete file): a lock is never empty.
+    const mine = `${lock}.${process.pid}-${++this.users}`;
+    await writeFile(mine, String(process.pid));
+    try {
+      for (;;) {
+        try {
+          await link(mine, lock);
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        }
+        if (await this.staleLock(lock)) {
+          await unlink(lock).catch(() => undefined);
+          continue;
+        }
+        if (!said) host.say('info', `dependencies: waiting for another process installing environment ${key.slice(0, 12)}`);
+        said = true;
+        if (host.stopped()) throw new Error('stopped while waiting for the environment');
+        if (Date.now() > deadline) throw new Error(`waited too long for another process installing environment ${key.slice(0, 12)}`);
+        await sleep(200);
       }
-      const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
-      if (Number.isSafeInteger(holder) && holder > 0 && !processAlive(holder)) {
-        await unlink(lock).catch(() => undefined);
-        continue;
-      }
-      if (!said) host.say('info', `dependencies: waiting for another process installing environment ${key.slice(0, 12)}`);
-      said = true;
-      if (host.stopped()) throw new Error('stopped while waiting for the environment');
-      if (Date.now() > deadline) throw new Error(`waited too long for another process installing environment ${key.slice(0, 12)}`);
-      await sleep(200);
+    } finally {
+      await unlink(mine).catch(() => undefined);
     }
     try {
       if (await this.ready(dir)) return;
@@ -264,6 +290,21 @@ export class EnvironmentCache {
       await unlink(lock).catch(() => undefined);
     }
     await this.evict(key).catch((error: unknown) => host.say('warn', `dependencies: could not trim the cache: ${String(error)}`));
+  }
+
+  /**
+   * A lock whose holder is gone: its process no longer exists, or it is older than any install may
+   * take (a pid reused after a restart, or a holder in another PID namespace).
+   */
+  private async staleLock(lock: string): Promise<boolean> {
+    try {
+      const [text, info] = await Promise.all([readFile(lock, 'utf8'), lstat(lock)]);
+      const holder = Number(text.trim());
+      if (Date.now() - info.mtimeMs > this.settings.timeoutMs + 60_000) return true;
+      return Number.isSafeInteger(holder) && holder > 0 && !processAlive(holder);
+    } catch {
+      return false; // released meanwhile: the next link() tells
+    }
   }
 
   private async install(key: string, dir: string, command: string, requirements: string[], host: InstallHost): Promise<void> {
@@ -279,9 +320,11 @@ export class EnvironmentCache {
     // the key's settings only (PIP_CONFIG_FILE=/dev/null is pip's documented off switch).
     const env = { HOME: join(dir, '.tmp'), TMPDIR: join(dir, '.tmp'), PIP_CONFIG_FILE: '/dev/null', PIP_NO_INPUT: '1' };
     const readPaths = s.findLinks.filter((link) => isAbsolute(link) && existsSync(link));
+    // Offline with local wheel directories only: the install needs no network, so it gets none.
+    const network = !s.offline || s.findLinks.some((link) => !isAbsolute(link));
     const python = join(dir, 'bin', 'python');
     const pipArgs = [
-      '-m', 'pip', '--python', python, 'install',
+      '-I', '-m', 'pip', '--python', python, 'install',
       '--disable-pip-version-check', '--no-input', '--no-cache-dir', '--progress-bar', 'off',
       ...(s.binaryOnly ? ['--only-binary', ':all:'] : []),
       ...(s.offline ? ['--no-index'] : []),
@@ -294,8 +337,9 @@ export class EnvironmentCache {
       await rm(dir, { recursive: true, force: true });
       throw new Error(why);
     };
-    const step = (args: string[]) => host.step(command, { args, writable: dir, readPaths, env });
-    const venv = await step(['-m', 'venv', '--without-pip', dir]);
+    const step = (args: string[]) => host.step(command, { args, writable: dir, readPaths, env, network });
+    // -I: nothing in the working directory (the new environment) or PYTHON* variables steer pip.
+    const venv = await step(['-I', '-m', 'venv', '--without-pip', dir]);
     if (venv !== null) await failed(`could not create the environment (python -m venv): ${venv}`);
     const pip = await step(pipArgs);
     if (pip !== null) {
@@ -315,11 +359,27 @@ export class EnvironmentCache {
     host.say('info', `dependencies: installed in ${((Date.now() - started) / 1000).toFixed(1)} s (${(sizeBytes / 1024 / 1024).toFixed(1)} MiB)`);
   }
 
+  /** A run of another process (sharing the cache) has the environment: its marker's pid is alive. */
+  private async usedElsewhere(key: string): Promise<boolean> {
+    const users = join(this.settings.cacheDir, `${key}.users`);
+    const names = await readdir(users).catch(() => [] as string[]);
+    for (const name of names) {
+      const pid = Number(name.split('-')[0]);
+      if (pid !== process.pid && processAlive(pid)) return true;
+      // A marker of a process that is gone (or of this one, whose own uses are in inUse).
+      if (pid !== process.pid) await unlink(join(users, name)).catch(() => undefined);
+    }
+    return false;
+  }
+
   /** Removes least recently used environments until the cache fits, never one in use here or being installed. */
   private async evict(justMade: string): Promise<void> {
     const root = this.settings.cacheDir;
     const entries: Array<{ key: string; size: number; used: number }> = [];
     for (const name of await readdir(root)) {
+      // Remains of an eviction that did not finish (its process ended mid-way).
+      const evicted = /^[0-9a-f]{32}\.evicted-(\d+)-/.exec(name);
+      if (evicted && !processAlive(Number(evicted[1]))) await rm(join(root, name), { recursive: true, force: true });
       if (!/^[0-9a-f]{32}$/.test(name)) continue;
       try {
         const marker = join(root, name, '.ready');
@@ -333,11 +393,12 @@ export class EnvironmentCache {
     entries.sort((a, b) => a.used - b.used);
     for (const entry of entries) {
       if (total <= this.settings.maxCacheBytes) break;
-      if (entry.key === justMade || this.inUse.has(entry.key) || existsSync(join(root, `${entry.key}.lock`))) continue;
+      if (entry.key === justMade || this.inUse.has(entry.key) || existsSync(join(root, `${entry.key}.lock`)) || (await this.usedElsewhere(entry.key))) continue;
       // Renamed first: a run starting now no longer finds it as ready.
       const trash = join(root, `${entry.key}.evicted-${process.pid}-${Date.now()}`);
       await rename(join(root, entry.key), trash);
       await rm(trash, { recursive: true, force: true });
+      await rm(join(root, `${entry.key}.users`), { recursive: true, force: true });
       total -= entry.size;
     }
   }

@@ -97,6 +97,11 @@ function checkRequirement(block: Block, requirement: unknown, index: number): st
   if (parsed === null || (parsed.type !== 'ProjectName' && parsed.type !== 'ProjectURL')) {
     throw invalid(line, `"${requirement}" is not a requirement (PEP 508: a name, extras, version and markers)`);
   }
+  // pip builds a package named by a URL from source whatever --only-binary says (its code would run
+  // at install time, with the network on), and a URL goes around the configured index.
+  if (parsed.type === 'ProjectURL') {
+    throw invalid(line, `"${requirement}" names a URL: name a package and version the configured index or wheelhouse has (e.g. "numpy>=1.26")`);
+  }
   return text;
 }
 

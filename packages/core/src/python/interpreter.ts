@@ -18,8 +18,9 @@ export function pythonVersion(command: string, path: string): Promise<string | n
     version = new Promise((resolve) => {
       execFile(
         command,
-        ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'],
-        { timeout: 20_000, env: { PATH: path }, encoding: 'utf8' },
+        ['-I', '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'],
+        // -I and cwd /: nothing in the runner's directory can shadow a module of the probe.
+        { timeout: 20_000, env: { PATH: path }, encoding: 'utf8', cwd: '/' },
         (error, stdout) => resolve(error ? null : stdout.trim() || null),
       );
     });
@@ -42,20 +43,22 @@ export async function checkRequiresPython(command: string, path: string, require
 export interface ResolvedInterpreter {
   /** What to execute: the interpreter itself (a shim or alias resolved), or a venv's own `bin/python`. */
   command: string;
-  /** Its installation (prefix, base prefix of a venv, site directories) outside /usr, to show read-only. */
+  /** Its installation (prefix, a venv's base prefix) outside /usr, to show read-only. */
   readPaths: string[];
   version: string;
 }
 
 const PROBE = [
-  'import json, os, sys',
+  'import json, sys',
   'print(json.dumps({"executable": sys.executable, "prefixes": [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix],',
-  '  "venv": sys.prefix != sys.base_prefix, "path": [p for p in sys.path if os.path.isabs(p) and os.path.isdir(p)],',
+  '  "venv": sys.prefix != sys.base_prefix,',
   '  "version": "%d.%d.%d" % sys.version_info[:3]}))',
 ].join('\n');
 
-/** Directories a sandbox must never show, even read-only: the host's secrets and other runs. */
-const HIDDEN = ['/', '/root', '/home', '/etc', '/proc', '/sys', '/dev', '/run', '/var', '/tmp', '/boot', '/srv', '/mnt', '/media', '/opt'];
+/** Directories a sandbox must never show as a whole, even read-only (their subdirectories may be). */
+const HIDDEN = ['/', '/root', '/home', '/var', '/tmp', '/srv', '/mnt', '/media', '/opt'];
+/** Trees none of which a sandbox may show: the host's configuration, devices and kernel state. */
+const HIDDEN_TREES = ['/etc', '/proc', '/sys', '/dev', '/run', '/boot'];
 
 const within = (path: string, dir: string) => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 
@@ -65,9 +68,10 @@ const within = (path: string, dir: string) => path === dir || path.startsWith(di
  * hidden), resolves null when the command does not run here (a run then says so as it does today).
  */
 export async function resolveInterpreter(command: string, path: string, workDir: string): Promise<ResolvedInterpreter | null> {
-  const facts = await new Promise<{ executable: string; prefixes: string[]; venv: boolean; path: string[]; version: string } | null>((resolve) => {
-    // -s: no user site directory, as in a run (HOME is the run directory there).
-    execFile(command, ['-s', '-c', PROBE], { timeout: 20_000, env: { PATH: path }, encoding: 'utf8' }, (error, stdout) => {
+  const facts = await new Promise<{ executable: string; prefixes: string[]; venv: boolean; version: string } | null>((resolve) => {
+    // -I (no user site, as in a run, whose HOME is its directory; no PYTHON* variables) and cwd /:
+    // nothing in the runner's directory can shadow a module of the probe.
+    execFile(command, ['-I', '-c', PROBE], { timeout: 20_000, env: { PATH: path }, encoding: 'utf8', cwd: '/' }, (error, stdout) => {
       try {
         resolve(error ? null : JSON.parse(stdout));
       } catch {
@@ -79,7 +83,9 @@ export async function resolveInterpreter(command: string, path: string, workDir:
   // A venv is recognised by where its interpreter is called from: keep its own bin/python.
   const executable = facts.venv ? facts.executable : await realpath(facts.executable).catch(() => facts.executable);
   const candidates = new Set<string>();
-  for (const dir of [...facts.prefixes, ...facts.path, dirname(executable)]) {
+  // The installation only (its prefixes and the directory of what runs), not every sys.path entry:
+  // a .pth file or an editable install can point anywhere, e.g. at an application's source tree.
+  for (const dir of [...facts.prefixes, dirname(executable)]) {
     const real = await realpath(dir).catch(() => null);
     if (real !== null && !within(real, '/usr')) candidates.add(real);
     // The path as Python names it too, where a link leads elsewhere (both must resolve inside).
@@ -87,11 +93,13 @@ export async function resolveInterpreter(command: string, path: string, workDir:
   }
   // The outermost directories only: a site directory inside its prefix comes with it.
   const roots = [...candidates].filter((dir) => ![...candidates].some((other) => other !== dir && within(dir, other))).sort();
+  const work = await realpath(workDir).catch(() => workDir);
   for (const root of roots) {
-    const hidden = HIDDEN.includes(root) || /^\/home\/[^/]+$/.test(root) || within(workDir, root);
+    const holdsWork = within(workDir, root) || within(work, root);
+    const hidden = HIDDEN.includes(root) || /^\/home\/[^/]+$/.test(root) || HIDDEN_TREES.some((tree) => within(root, tree)) || holdsWork;
     if (hidden) {
       throw new Error(
-        `"${command}" is ${executable}, whose installation ${root} the sandbox must not show (${within(workDir, root) ? 'it holds workDir, with other runs' : 'it would expose more of the host'}): ` +
+        `"${command}" is ${executable}, whose installation ${root} the sandbox must not show (${holdsWork ? 'it holds workDir, with other runs' : 'it would expose more of the host'}): ` +
           `install the interpreter in its own directory (e.g. /opt/python/3.12 or a venv under /opt/venvs) and set runtimes.python.command, or run with isolation: 'none'`,
       );
     }
