@@ -83,6 +83,17 @@ const api = async (demo: Demo, path: string, init?: RequestInit) => {
   return { status: res.status, body: (await res.json()) as any };
 };
 
+/** The execution once it ended, asked for until it did (within 60 s: a run that never ends fails the test). */
+async function finished(demo: Demo, executionId: string) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const execution = (await api(demo, `/executions/${executionId}`)).body.execution;
+    if (execution.status !== 'queued' && execution.status !== 'running') return execution;
+    if (Date.now() > deadline) throw new Error(`execution ${executionId} still ${execution.status} after 60 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('the demo server', () => {
   it('starts on PORT, offers the sample scripts once, and serves the page', { timeout: 60_000 }, async () => {
     const demo = await startDemo();
@@ -107,11 +118,7 @@ describe('the demo server', () => {
     const runOnce = async () => {
       const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       expect(run.status).toBe(202);
-      let execution = run.body.execution;
-      for (let i = 0; i < 600 && (execution.status === 'queued' || execution.status === 'running'); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        execution = (await api(demo, `/executions/${execution.id}`)).body.execution;
-      }
+      const execution = await finished(demo, run.body.execution.id);
       const text = await (await fetch(`${demo.base}/api/scripts-runner/executions/${execution.id}/logs.txt`)).text();
       return { execution, lines: text.trimEnd().split('\n') };
     };
@@ -167,11 +174,7 @@ describePostgres('the demo server on PostgreSQL', (suite) => {
     expect(demo.output()).toContain('store: PostgreSQL');
     const sample = (await api(demo, '/scripts')).body.items.find((s: { filename: string }) => s.filename === 'test_sample.py');
     const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    let execution = run.body.execution;
-    for (let i = 0; i < 100 && (execution.status === 'queued' || execution.status === 'running'); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      execution = (await api(demo, `/executions/${execution.id}`)).body.execution;
-    }
+    const execution = await finished(demo, run.body.execution.id);
     expect(execution).toMatchObject({ status: 'succeeded', lineCount: 6 });
     const text = await (await fetch(`${demo.base}/api/scripts-runner/executions/${execution.id}/logs.txt`)).text();
     expect(text.split('\n')[0]).toBe('Model name: sample check');

@@ -19,7 +19,7 @@ import type { IsolationContext, SpawnSpec } from './process/isolation.js';
 import type { RunCaps } from './process/run-caps.js';
 import { createRunDirectory, removeRunDirectory, type RunDirectory } from './process/workdir.js';
 import type { InstallStep, PreparedEnvironment } from './python/environments.js';
-import { checkRequiresPython } from './python/interpreter.js';
+import { checkRequiresPython, type ResolvedInterpreter } from './python/interpreter.js';
 import { parseInlineMetadata } from './python/inline-metadata.js';
 import { withRetry } from './retry.js';
 import type { Execution, LogLine, ProgressEvent, RuntimeConfig, Script } from './types.js';
@@ -214,13 +214,13 @@ export class ExecutionRun {
     const interpreter = sandbox.interpreters.get(script.runtime);
     if (interpreter instanceof Error) return fail(interpreter.message);
     if (script.runtime !== 'python') return;
-    const command = this.command(sandbox);
+    const command = interpreter?.command ?? this.request.runtime.command;
     try {
       const metadata = parseInlineMetadata(Buffer.from(content).toString('utf8'));
       if (metadata === null) return;
       const path = process.env.PATH ?? '';
       if (metadata.requiresPython !== null) {
-        const mismatch = await checkRequiresPython(command, path, metadata.requiresPython);
+        const mismatch = await checkRequiresPython(command, path, metadata.requiresPython, interpreter?.version);
         if (mismatch !== null) return fail(mismatch);
       }
       if (metadata.dependencies.length === 0) return;
@@ -252,7 +252,7 @@ export class ExecutionRun {
     const proc = await this.start(
       sandbox,
       { command, args: step.args, cwd: step.writable, env },
-      { runDir: step.writable, tmpDir: env.TMPDIR!, network: step.network, readPaths: [...this.interpreterPaths(sandbox), ...step.readPaths] },
+      { runDir: step.writable, tmpDir: env.TMPDIR!, network: step.network, readPaths: [...(this.interpreter(sandbox)?.readPaths ?? []), ...step.readPaths] },
       output,
     );
     if (proc instanceof SpawnFailure) return `could not start "${command}": ${proc.message}`;
@@ -284,16 +284,10 @@ export class ExecutionRun {
     this.proc!.terminate(this.settings.killGraceMs);
   }
 
-  /** The interpreter as the host resolves the runtime's command (a shim or alias resolved), else the command. */
-  private command(sandbox: Sandbox): string {
+  /** The interpreter as the host resolves the runtime's command (a shim or alias resolved), if it did. */
+  private interpreter(sandbox: Sandbox): ResolvedInterpreter | null {
     const interpreter = sandbox.interpreters.get(this.request.script.runtime);
-    return interpreter && !(interpreter instanceof Error) ? interpreter.command : this.request.runtime.command;
-  }
-
-  /** Its installation outside /usr, shown read-only to the sandbox. */
-  private interpreterPaths(sandbox: Sandbox): string[] {
-    const interpreter = sandbox.interpreters.get(this.request.script.runtime);
-    return interpreter && !(interpreter instanceof Error) ? interpreter.readPaths : [];
+    return interpreter && !(interpreter instanceof Error) ? interpreter : null;
   }
 
   /**
@@ -326,8 +320,9 @@ export class ExecutionRun {
     const caps = this.caps!;
     const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
     // The script's own environment (its declared dependencies) when it has one, shown read-only.
-    const command = this.environment?.python ?? this.command(sandbox);
-    const readPaths = [...this.interpreterPaths(sandbox), ...(this.environment ? [this.environment.dir] : [])];
+    const interpreter = this.interpreter(sandbox);
+    const command = this.environment?.python ?? interpreter?.command ?? runtime.command;
+    const readPaths = [...(interpreter?.readPaths ?? []), ...(this.environment ? [this.environment.dir] : [])];
     const proc = await this.start(
       sandbox,
       { command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },

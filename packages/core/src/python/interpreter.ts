@@ -31,9 +31,12 @@ export function pythonVersion(command: string, path: string): Promise<string | n
   return version;
 }
 
-/** Why `command` does not meet the script's `requires-python`, or null when it does. */
-export async function checkRequiresPython(command: string, path: string, requiresPython: string): Promise<string | null> {
-  const version = await pythonVersion(command, path);
+/**
+ * Why `command` does not meet the script's `requires-python`, or null when it does. `known`: its
+ * version when the runner resolved the interpreter already (no second process to ask).
+ */
+export async function checkRequiresPython(command: string, path: string, requiresPython: string, known?: string): Promise<string | null> {
+  const version = known ?? (await pythonVersion(command, path));
   if (version === null) return `could not ask "${command}" for its version (the script declares requires-python "${requiresPython}")`;
   if (satisfies(version, requiresPython)) return null;
   return `the script requires Python ${requiresPython}; "${command}" is Python ${version}: name an interpreter that matches (runtimes.python.command)`;
