@@ -8,9 +8,9 @@
  * execution was ended elsewhere meanwhile (cancelled while it waited, marked `interrupted` by
  * another node) does not start, or does not overwrite that end.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { LinePipeline } from './lines/pipeline.js';
+import { LineSplitter } from './lines/splitter.js';
 import type { RunSettings, Sandbox } from './options.js';
 import { finalRecord, type StopReason } from './outcome.js';
 import { ScriptProcess, SpawnFailure } from './process/child.js';
@@ -248,7 +248,7 @@ export class ExecutionRun {
   private async installStep(command: string, step: InstallStep, sandbox: Sandbox): Promise<string | null> {
     const caps = this.caps!;
     const env = buildChildEnv(process.env, step.env.HOME ?? step.writable, step.env.TMPDIR ?? step.writable, step.env);
-    const output = new StepOutput((level, text) => this.pipeline.system(level, text));
+    const output = new StepOutput(this.settings.maxLineBytes, (level, text) => this.pipeline.system(level, text));
     const proc = await this.start(
       sandbox,
       { command, args: step.args, cwd: step.writable, env },
@@ -346,27 +346,30 @@ export class ExecutionRun {
 }
 
 /**
- * An install step's output as `system` lines (pip writes whole lines; `\r` redraws are dropped), and
- * the line that says why it failed: pip's last `ERROR:` line, else the last line on stderr.
+ * An install step's output as `system` lines (split as the script's are: \r redraws drop, long
+ * lines are cut), and the line that says why it failed: pip's last `ERROR:` line, else the last
+ * line on stderr.
  */
 class StepOutput {
-  private readonly rest = { stdout: '', stderr: '' };
-  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  private readonly splitters: Record<'stdout' | 'stderr', LineSplitter>;
   private lastError: string | null = null;
   private lastStderr: string | null = null;
   timedOut = false;
 
-  constructor(private readonly say: (level: 'info' | 'warn' | 'error', text: string) => void) {}
+  constructor(
+    maxLineBytes: number,
+    private readonly say: (level: 'info' | 'warn' | 'error', text: string) => void,
+  ) {
+    const sink = (stream: 'stdout' | 'stderr') => ({ line: (text: string) => this.line(stream, text), progress: () => undefined });
+    this.splitters = { stdout: new LineSplitter(maxLineBytes, sink('stdout')), stderr: new LineSplitter(maxLineBytes, sink('stderr')) };
+  }
 
   push(stream: 'stdout' | 'stderr', chunk: Buffer): void {
-    const lines = (this.rest[stream] + this.decoders[stream].write(chunk)).split('\n');
-    this.rest[stream] = lines.pop() ?? '';
-    for (const line of lines) this.line(stream, line);
+    this.splitters[stream].push(chunk);
   }
 
   end(stream: 'stdout' | 'stderr'): void {
-    if (this.rest[stream] !== '') this.line(stream, this.rest[stream]);
-    this.rest[stream] = '';
+    this.splitters[stream].end();
   }
 
   reason(): string | null {
@@ -376,7 +379,7 @@ class StepOutput {
   }
 
   private line(stream: 'stdout' | 'stderr', raw: string): void {
-    const text = raw.slice(raw.lastIndexOf('\r') + 1).trimEnd();
+    const text = raw.trimEnd();
     if (text === '') return;
     if (text.startsWith('ERROR:')) this.lastError = text;
     if (stream === 'stderr') this.lastStderr = text;
