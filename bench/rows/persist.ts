@@ -149,12 +149,12 @@ async function newExecution(store: Store): Promise<string> {
   const scriptId = `${id}-script`;
   const now = new Date();
   await store.createScript({
-    id: scriptId, filename: 'test_bench.py', runtime: 'python', sizeBytes: 1, sha256: 'x', description: null, metadata: {},
+    id: scriptId, filename: 'test_bench.py', runtime: 'python', sizeBytes: 1, sha256: 'x', description: null, metadata: {}, environment: null,
     status: 'active', createdAt: now, updatedAt: now, lastRunAt: null, totalRuns: 0, content: new Uint8Array([0x23]),
   });
   await store.createExecution({
     id, scriptId, status: 'running', args: [], exitCode: null, signal: null, queuedAt: now, startedAt: now,
-    finishedAt: null, durationMs: null, lineCount: 0, errorMessage: null, truncated: false,
+    finishedAt: null, durationMs: null, lineCount: 0, errorMessage: null, truncated: false, environment: 'default',
   });
   return id;
 }

@@ -218,6 +218,8 @@ suite(title, () => {
     await run(page, 'test_uploaded_sample.py');
     const final = await waitForLog(page, 'status succeeded', (s) => s.status === 'succeeded', 30_000);
     expect(await page.getByTestId('exit-code').textContent()).toBe('0');
+    // Which Python environment ran it: the demo configures none, so the default.
+    expect(await page.getByTestId('environment').textContent()).toBe('default');
     expect(final.count).toBe(6);
     expect(final.rows.map((r) => r.seq)).toEqual(sequence(6));
     const texts = final.rows.map((r) => r.text);

@@ -97,13 +97,18 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
   }
 
   const client = {
-    async uploadScript(file: Blob, extra: { filename?: string; description?: string; metadata?: JsonObject } = {}): Promise<ScriptWithLastExecution> {
+    /** `environment`: the named Python environment the script runs in (else the one its metadata names, else the default). */
+    async uploadScript(
+      file: Blob,
+      extra: { filename?: string; description?: string; metadata?: JsonObject; environment?: string } = {},
+    ): Promise<ScriptWithLastExecution> {
       const form = new FormData();
       const filename = extra.filename ?? (file as File).name;
       if (!filename) throw new ScriptRunnerClientError('validation', 'a file name is needed: pass a File or { filename }', 0);
       form.append('file', file, filename);
       if (extra.description) form.append('description', extra.description);
       if (extra.metadata) form.append('metadata', JSON.stringify(extra.metadata));
+      if (extra.environment) form.append('environment', extra.environment);
       const { script } = await request<{ script: unknown }>('POST', '/scripts', form);
       return reviveScript(script);
     },
@@ -126,12 +131,12 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
       return reviveScript((await request<{ script: unknown }>('DELETE', `/scripts/${encodeURIComponent(id)}`)).script);
     },
 
-    /** Resolves once the execution is queued. */
-    async run(scriptId: string, runOptions: { args?: string[] } = {}): Promise<Execution> {
+    /** Resolves once the execution is queued. `environment` overrides the script's named Python environment. */
+    async run(scriptId: string, runOptions: { args?: string[]; environment?: string } = {}): Promise<Execution> {
       const { execution } = await request<{ execution: unknown }>(
         'POST',
         `/scripts/${encodeURIComponent(scriptId)}/executions`,
-        JSON.stringify({ args: runOptions.args ?? [] }),
+        JSON.stringify({ args: runOptions.args ?? [], ...(runOptions.environment ? { environment: runOptions.environment } : {}) }),
         'application/json',
       );
       return reviveExecution(execution);

@@ -14,7 +14,14 @@ const maybeDate = (value: unknown): Date | null => (value === null || value === 
 
 export function reviveExecution(raw: unknown): Execution {
   const e = raw as Record<string, unknown>;
-  return { ...(e as unknown as Execution), queuedAt: date(e.queuedAt), startedAt: maybeDate(e.startedAt), finishedAt: maybeDate(e.finishedAt) };
+  return {
+    ...(e as unknown as Execution),
+    queuedAt: date(e.queuedAt),
+    startedAt: maybeDate(e.startedAt),
+    finishedAt: maybeDate(e.finishedAt),
+    // A server older than named environments sends none.
+    environment: (e.environment as string | null | undefined) ?? null,
+  };
 }
 
 export function reviveScript(raw: unknown): ScriptWithLastExecution {
@@ -24,6 +31,7 @@ export function reviveScript(raw: unknown): ScriptWithLastExecution {
     createdAt: date(s.createdAt),
     updatedAt: date(s.updatedAt),
     lastRunAt: maybeDate(s.lastRunAt),
+    environment: (s.environment as string | null | undefined) ?? null,
     lastExecution: s.lastExecution ? reviveExecution(s.lastExecution) : null,
   };
 }

@@ -35,7 +35,10 @@ export interface RunHooks {
 export interface RunRequest {
   execution: Execution;
   script: Script;
+  /** Its command is the environment's interpreter for a Python script. */
   runtime: RuntimeConfig;
+  /** The named Python environment it runs in; null for other runtimes. */
+  environment: string | null;
   env: Record<string, string> | undefined;
   /** 0 = no timeout. */
   timeoutMs: number;
@@ -211,9 +214,10 @@ export class ExecutionRun {
       this.setupError = message;
       this.pipeline.system('error', message);
     };
-    const interpreter = sandbox.interpreters.get(script.runtime);
+    const { environment } = this.request;
+    if (environment === null) return;
+    const interpreter = sandbox.interpreters.get(environment);
     if (interpreter instanceof Error) return fail(interpreter.message);
-    if (script.runtime !== 'python') return;
     const command = interpreter?.command ?? this.request.runtime.command;
     try {
       const metadata = parseInlineMetadata(Buffer.from(content).toString('utf8'));
@@ -286,7 +290,8 @@ export class ExecutionRun {
 
   /** The interpreter as the host resolves the runtime's command (a shim or alias resolved), if it did. */
   private interpreter(sandbox: Sandbox): ResolvedInterpreter | null {
-    const interpreter = sandbox.interpreters.get(this.request.script.runtime);
+    const { environment } = this.request;
+    const interpreter = environment === null ? undefined : sandbox.interpreters.get(environment);
     return interpreter && !(interpreter instanceof Error) ? interpreter : null;
   }
 

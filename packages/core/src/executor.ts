@@ -249,22 +249,31 @@ export class Executor implements DispatchHost {
 
   private async runTracked(id: string, request: DispatchRequest, tracked: Tracked): Promise<Execution | null> {
     await this.ready;
-    const { store, runtimes } = this.settings;
+    const { store, runtimes, environments } = this.settings;
     const execution = await this.retried(() => store.getExecution(id));
     if (execution === null || isTerminalStatus(execution.status)) return execution;
     if (execution.status === 'running') return this.finishAbandoned(execution);
     if (this.closed) return this.endQueued(execution, 'interrupted', 'the runner was closed before it started');
     const script = await this.retried(() => store.getScript(execution.scriptId));
-    const runtime = script ? runtimes[script.runtime] : undefined;
+    let runtime = script ? runtimes[script.runtime] : undefined;
     if (!script || !runtime) {
       const why = script ? `the "${script.runtime}" runtime is not configured on this runner` : `script ${execution.scriptId} is missing from the store`;
       return this.endQueued(execution, 'failed', why);
+    }
+    // Queued elsewhere (a web node of a fleet) for an environment this runner must also have;
+    // executions stored before environments existed run in the default.
+    const environment = script.runtime === 'python' ? (execution.environment ?? environments.defaultName) : null;
+    if (environment !== null) {
+      const python = environments.commands.get(environment);
+      if (python === undefined) return this.endQueued(execution, 'failed', `the environment "${environment}" is not configured on this runner`);
+      runtime = { ...runtime, command: python };
     }
     const run = new ExecutionRun(
       {
         execution,
         script,
         runtime,
+        environment,
         env: request.env === undefined ? undefined : validateEnv(request.env, 'env'),
         timeoutMs: request.timeoutMs ?? this.settings.run.defaultTimeoutMs,
       },

@@ -28,6 +28,7 @@ export { DEFAULT_LIMITS } from './process/limits.js';
 export type { ResourceLimits } from './process/limits.js';
 export type { IsolationMode, IsolationWrapper, IsolationContext, SpawnSpec } from './process/isolation.js';
 export type { DependencyOptions } from './python/environments.js';
+export type { PythonEnvironment } from './python/named-environments.js';
 /** PEP 723 inline script metadata, as the runner reads it (e.g. to show a script's dependencies). */
 export { parseInlineMetadata } from './python/inline-metadata.js';
 export type { InlineMetadata } from './python/inline-metadata.js';

@@ -19,6 +19,7 @@ import { resolveRuntimes } from './process/runtimes.js';
 import { findExecutable } from './process/which.js';
 import { EnvironmentCache, resolveDependencyOptions, type DependencyOptions } from './python/environments.js';
 import { resolveInterpreter, type ResolvedInterpreter } from './python/interpreter.js';
+import { DEFAULT_ENVIRONMENT, resolvePythonEnvironments, type PythonEnvironment, type PythonEnvironments } from './python/named-environments.js';
 import type { RetryPolicy } from './retry.js';
 import type { ListScriptsQuery, Store } from './store.js';
 import type { Transport } from './transport.js';
@@ -118,6 +119,16 @@ export interface ScriptRunnerOptions {
    * See the README's "Python environments".
    */
   dependencies?: DependencyOptions;
+  /**
+   * Named Python environments: the interpreter each runs on (a venv's `bin/python`, another
+   * version). A script names one at upload (`environment`, or `[tool.scriptrunner] environment` in
+   * its inline metadata), a run may override it, and the execution records which one it ran in.
+   * Each is resolved on the host and shown read-only to the sandbox, as the default is. `default`
+   * is `runtimes.python.command` unless given here.
+   */
+  environments?: Record<string, PythonEnvironment>;
+  /** The environment of scripts that name none. Default `default`. */
+  defaultEnvironment?: string;
 }
 
 export interface RunOptions {
@@ -125,6 +136,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Overrides the runner's `timeoutMs` for this run; 0 disables the timeout. */
   timeoutMs?: number;
+  /** Runs a Python script in this named environment instead of the one it names (or the default). */
+  environment?: string;
 }
 
 export interface ListScriptsOptions {
@@ -175,7 +188,7 @@ export interface Sandbox {
   /** Whole-run caps (cgroup, size-capped run directory): see process/run-caps.ts. */
   caps: RunCapsPolicy;
   /**
-   * Interpreters resolved on the host, by runtime name (python): what runs, and the installation
+   * Python interpreters resolved on the host, by environment name: what runs, and the installation
    * the sandbox shows read-only; an Error says why the sandbox cannot show it (its runs fail so).
    */
   interpreters: ReadonlyMap<string, ResolvedInterpreter | Error>;
@@ -187,6 +200,7 @@ export interface Settings {
   ownsStore: boolean;
   transports: Transport[];
   runtimes: Record<string, RuntimeConfig>;
+  environments: PythonEnvironments;
   upload: Required<UploadOptions>;
   concurrency: number;
   maxQueued: number;
@@ -277,6 +291,7 @@ export const LOG_STREAMS: LogStream[] = ['stdout', 'stderr', 'system'];
 /** Validates every option; throws a `validation` (or `unavailable`) error naming the first bad one. */
 export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, defaultStore: () => Store): Settings {
   const runtimes = resolveRuntimes(options.runtimes);
+  const environments = resolvePythonEnvironments(options.environments, options.defaultEnvironment, runtimes);
   const retry = options.storeRetry ?? {};
   const limits = resolveLimits(options.limits);
   if (limits.runDirBytes !== null && limits.runDirBytes < MIN_RUN_DIR_BYTES) {
@@ -322,11 +337,16 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     const interpreters = new Map<string, ResolvedInterpreter | Error>();
     // Unsandboxed scripts switched to another user find their interpreter on PATH as that user
     // (the host's may be out of its reach, e.g. under /root).
-    if (runtimes.python && (isolation.kind === 'bwrap' || switchTo === undefined)) {
-      const resolved = await resolveInterpreter(runtimes.python.command, process.env.PATH ?? '', workDir).catch((error: unknown) =>
-        error instanceof Error ? error : new Error(String(error)),
+    if (isolation.kind === 'bwrap' || switchTo === undefined) {
+      await Promise.all(
+        [...environments.commands].map(async ([name, command]) => {
+          const setting = name === DEFAULT_ENVIRONMENT && options.environments?.[name] === undefined ? 'runtimes.python.command' : `environments.${name}.python`;
+          const resolved = await resolveInterpreter(command, process.env.PATH ?? '', workDir, setting).catch((error: unknown) =>
+            error instanceof Error ? error : new Error(String(error)),
+          );
+          if (resolved !== null) interpreters.set(name, resolved);
+        }),
       );
-      if (resolved !== null) interpreters.set('python', resolved);
     }
     return {
       interpreters,
@@ -370,6 +390,7 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     ownsStore: options.store === undefined,
     transports: [...(options.transports ?? [])],
     runtimes,
+    environments,
     upload: {
       // A global or sticky RegExp keeps state between test() calls; the rule must not.
       pattern: statelessPattern(options.upload?.pattern ?? DEFAULT_FILENAME_PATTERN),

@@ -36,6 +36,7 @@ import {
   type Settings,
 } from './options.js';
 import { validateEnv } from './process/env.js';
+import { checkEnvironmentName } from './python/named-environments.js';
 import { listScriptsWithLastExecution } from './script-list.js';
 import type { Store } from './store.js';
 import { memoryStore } from './stores/memory.js';
@@ -97,7 +98,7 @@ class Runner extends EventHub implements ScriptRunner {
 
   async uploadScript(input: UploadInput): Promise<Script> {
     await this.open();
-    const upload = validateUpload(input, this.settings.upload, this.settings.runtimes);
+    const upload = validateUpload(input, this.settings.upload, this.settings.runtimes, this.settings.environments);
     const now = new Date();
     const script = await this.storeCall(() =>
       this.store.createScript({
@@ -108,6 +109,7 @@ class Runner extends EventHub implements ScriptRunner {
         sha256: upload.sha256,
         description: upload.description,
         metadata: upload.metadata,
+        environment: upload.environment,
         status: 'active',
         createdAt: now,
         updatedAt: now,
@@ -184,6 +186,7 @@ class Runner extends EventHub implements ScriptRunner {
     if (this.settings.runtimes[script.runtime] === undefined) {
       throw new ScriptRunnerError('conflict', `script ${scriptId} needs the "${script.runtime}" runtime, which is not configured`);
     }
+    const environment = this.chooseEnvironment(script, options.environment);
     // Runs here cannot start without the sandbox the options ask for: say so before storing anything.
     if (this.dispatcher instanceof LocalDispatcher) await this.settings.run.sandbox;
     // Claim the waiting place before anything is stored, so a full queue leaves no trace.
@@ -206,6 +209,7 @@ class Runner extends EventHub implements ScriptRunner {
           lineCount: 0,
           errorMessage: null,
           truncated: false,
+          environment,
         }),
       );
     } catch (error) {
@@ -240,6 +244,23 @@ class Runner extends EventHub implements ScriptRunner {
       throw new ScriptRunnerError('unavailable', `could not dispatch execution ${execution.id}: ${describeError(error)}`, { cause: error });
     }
     return execution;
+  }
+
+  /** The run's override, else the script's own choice, else the default; null for other runtimes. */
+  private chooseEnvironment(script: Script, override: string | undefined): string | null {
+    const { environments } = this.settings;
+    if (override !== undefined) return checkEnvironmentName(environments, override, script.runtime, 'environment');
+    if (script.runtime !== 'python') return null;
+    if (script.environment === null) return environments.defaultName;
+    if (!environments.commands.has(script.environment)) {
+      throw new ScriptRunnerError(
+        'validation',
+        `script ${script.id} (${script.filename}) names the environment "${script.environment}", which this runner does not have ` +
+          `(${[...environments.commands.keys()].join(', ')}): configure it, or pass environment to run it in another`,
+        { details: { field: 'environment', scriptId: script.id } },
+      );
+    }
+    return script.environment;
   }
 
   async waitFor(executionId: string): Promise<Execution> {

@@ -19,6 +19,11 @@ export interface Script {
   description: string | null;
   /** Caller-defined JSON object; never interpreted by the runner. */
   metadata: JsonObject;
+  /**
+   * The named Python environment the script asked for (upload option `environment`, or
+   * `[tool.scriptrunner] environment` in its inline metadata); null: the runner's default.
+   */
+  environment: string | null;
   status: ScriptStatus;
   createdAt: Date;
   updatedAt: Date;
@@ -70,6 +75,12 @@ export interface Execution {
   errorMessage: string | null;
   /** True when a line was cut at `maxLineBytes` (or another output cap was hit). */
   truncated: boolean;
+  /**
+   * The Python environment it runs in (`ScriptRunnerOptions.environments`, `default` when none was
+   * named), decided when it was queued; null for other runtimes and for executions stored before
+   * environments existed.
+   */
+  environment: string | null;
 }
 
 /**

@@ -3,6 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { extname } from 'node:path';
 import { ScriptRunnerError } from './errors.js';
 import { parseInlineMetadata } from './python/inline-metadata.js';
+import { checkEnvironmentName, type PythonEnvironments } from './python/named-environments.js';
 import type { JsonObject, RuntimeConfig } from './types.js';
 
 export interface UploadOptions {
@@ -18,6 +19,11 @@ export interface UploadInput {
   content: Uint8Array | string;
   description?: string | null;
   metadata?: JsonObject;
+  /**
+   * A Python script's named environment (`ScriptRunnerOptions.environments`); wins over the one its
+   * inline metadata names (`[tool.scriptrunner] environment`). Absent: that one, else the default.
+   */
+  environment?: string | null;
 }
 
 export interface ValidatedUpload {
@@ -27,6 +33,7 @@ export interface ValidatedUpload {
   sha256: string;
   description: string | null;
   metadata: JsonObject;
+  environment: string | null;
 }
 
 export const DEFAULT_FILENAME_PATTERN = /^(test|experiment)_[A-Za-z0-9_-]+\.py$/;
@@ -47,6 +54,7 @@ export function validateUpload(
   input: UploadInput,
   options: Required<UploadOptions>,
   runtimes: Readonly<Record<string, RuntimeConfig>>,
+  environments: PythonEnvironments,
 ): ValidatedUpload {
   if (input === null || typeof input !== 'object') {
     throw invalid('upload must be an object with filename and content', 'input');
@@ -97,8 +105,15 @@ export function validateUpload(
   }
   if (!isUtf8(content)) throw invalid('the file is not valid UTF-8 text: save it as UTF-8 and upload again', 'content');
   // A malformed `# /// script` block (PEP 723) or requirement is refused now, naming its line,
-  // rather than failing every run later.
-  if (runtime === 'python') parseInlineMetadata(content.toString('utf8'));
+  // rather than failing every run later; so is an environment this runner does not have.
+  const declared = runtime === 'python' ? parseInlineMetadata(content.toString('utf8')) : null;
+  let environment: string | null = null;
+  if (input.environment !== undefined && input.environment !== null) {
+    environment = checkEnvironmentName(environments, input.environment, runtime, 'environment');
+  } else if (declared?.environment) {
+    // Refused naming its line, as the block's other mistakes are.
+    environment = checkEnvironmentName(environments, declared.environment, runtime, '[tool.scriptrunner] environment', declared.environmentLine!);
+  }
 
   const description = input.description ?? null;
   if (description !== null && typeof description !== 'string') {
@@ -118,6 +133,7 @@ export function validateUpload(
     sha256: createHash('sha256').update(owned).digest('hex'),
     description,
     metadata,
+    environment,
   };
 }
 

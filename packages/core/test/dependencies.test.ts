@@ -108,6 +108,7 @@ describe('PEP 723 inline metadata', () => {
       dependencies: ['numpy>=1.26', "pandas[excel] ==2.2.*; python_version >= '3.10'"],
       requiresPython: '>=3.9',
       environment: 'forecast',
+      environmentLine: 10,
       line: 2,
     });
     expect(parseInlineMetadata('print("no block")\n')).toBeNull();

@@ -4,7 +4,7 @@
  * between them stands in for Redis: a FIFO of requests taken by workers up to their concurrency,
  * events copied to the other side in order on a later tick, and cancel commands to the workers.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -334,6 +334,22 @@ describe('dispatch: a web runner and a worker runner sharing a store', () => {
     const script = await web.uploadScript({ filename: 'test_sleep_forever.py', content: fixture('test_sleep_forever.py') });
     const final = await web.waitFor((await web.run(script.id)).id);
     expect(final).toMatchObject({ status: 'timed_out', errorMessage: 'timed out after 300 ms' });
+  });
+
+  it("the environment travels on the record: the worker runs its own interpreter of that name, or fails saying it has none", async () => {
+    // Both sides name the same environment; the worker's is what runs (its own path, its own host).
+    const sys = 'import sys\nprint(sys.executable)\n';
+    const { web } = pair({
+      web: { environments: { forecast: { python: 'python3' }, webonly: { python: 'python3' } } },
+      worker: { environments: { forecast: { python: '/usr/bin/python3' } } },
+    });
+    const script = await web.uploadScript({ filename: 'test_env.py', content: sys, environment: 'forecast' });
+    const ran = await web.waitFor((await web.run(script.id)).id);
+    expect(ran).toMatchObject({ status: 'succeeded', environment: 'forecast' });
+    // The interpreter as the worker resolves it (a link to the real program followed).
+    expect((await web.readLogs(ran.id)).map((l) => l.text)).toEqual([realpathSync('/usr/bin/python3')]);
+    const missing = await web.waitFor((await web.run(script.id, { environment: 'webonly' })).id);
+    expect(missing).toMatchObject({ status: 'failed', environment: 'webonly', errorMessage: 'the environment "webonly" is not configured on this runner' });
   });
 });
 

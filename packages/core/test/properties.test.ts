@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_FILENAME_PATTERN, DEFAULT_MAX_UPLOAD_BYTES, ScriptRunnerError } from '../src/index.js';
 import { DEFAULT_RUNTIMES } from '../src/process/runtimes.js';
+import { resolvePythonEnvironments } from '../src/python/named-environments.js';
 import { validateUpload } from '../src/upload.js';
 import { reference, split } from './reference-split.js';
 
@@ -51,7 +52,7 @@ describe('upload validation properties', () => {
       fc.property(filenames, contents, (filename, content) => {
         let accepted;
         try {
-          accepted = validateUpload({ filename, content }, rules, DEFAULT_RUNTIMES);
+          accepted = validateUpload({ filename, content }, rules, DEFAULT_RUNTIMES, resolvePythonEnvironments(undefined, undefined, DEFAULT_RUNTIMES));
         } catch (error) {
           expect(error).toBeInstanceOf(ScriptRunnerError);
           expect((error as ScriptRunnerError).code).toBe('validation');

@@ -1,6 +1,6 @@
 /**
- * The upload form (`multipart/form-data`, one file in the field "file", optional `description` and
- * `metadata`), parsed by busboy (the parser multer is built on) while it streams in. The file size
+ * The upload form (`multipart/form-data`, one file in the field "file", optional `description`,
+ * `metadata` and `environment`), parsed by busboy (the parser multer is built on) while it streams in. The file size
  * cap is enforced as the bytes arrive: past it the upload is refused with 413 and nothing more is
  * read or buffered.
  */

@@ -12,6 +12,7 @@ import {
   type LogLevel,
   type LogStream,
   type Script,
+  type RunOptions,
   type ScriptRunner,
   type ScriptWithLastExecution,
 } from '@scriptrunner/core';
@@ -144,7 +145,9 @@ export function createRouteHandler<Native>(
         if (!form.file) throw badRequest('no file: upload the script in the form field "file"');
         const description = form.fields.get('description');
         const metadataField = form.fields.get('metadata');
+        const environment = form.fields.get('environment');
         if (description && description.length > 1) throw badRequest('description must be given once');
+        if (environment && environment.length > 1) throw badRequest('environment must be given once');
         let metadata: JsonObject | undefined;
         if (metadataField && metadataField[0] !== '') {
           if (metadataField.length > 1) throw badRequest('metadata must be given once, as JSON');
@@ -159,6 +162,8 @@ export function createRouteHandler<Native>(
           content: form.file.content,
           description: description?.[0] ? description[0] : null,
           ...(metadata === undefined ? {} : { metadata }),
+          // An empty field (a form's "use the default" choice) names none.
+          ...(environment?.[0] ? { environment: environment[0] } : {}),
         });
         return jsonResponse(201, { script: { ...script, lastExecution: null } satisfies ScriptWithLastExecution });
       },
@@ -233,9 +238,12 @@ export function createRouteHandler<Native>(
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
           throw badRequest('the body must be a JSON object like { "args": ["--day", "2026-11-30"] }');
         }
-        const { args } = body as { args?: unknown };
+        const { args, environment } = body as { args?: unknown; environment?: unknown };
         if (args !== undefined && !Array.isArray(args)) throw badRequest('args must be a list of strings');
-        const execution = await runner.run(scriptId!, { args: (args as string[] | undefined) ?? [] });
+        // Checked against the runner's environments by core (422 naming the ones it has).
+        const options: RunOptions = { args: (args as string[] | undefined) ?? [] };
+        if (environment !== undefined && environment !== null) options.environment = environment as string;
+        const execution = await runner.run(scriptId!, options);
         return jsonResponse(202, { execution }, { Location: `${req.baseUrl}/executions/${encodeURIComponent(execution.id)}` });
       },
     },

@@ -202,6 +202,45 @@ describe.each(FACES)('%s face', (face) => {
       expect((await json(`${base}/scripts/${id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' } })).status).toBe(202);
     });
 
+    it('names a Python environment at upload (form field) and per run (body); the execution says which one ran', async () => {
+      // Two names for the interpreter on PATH: which one ran is what the record says.
+      const { base } = await startServer({ environments: { forecast: { python: 'python3' } }, isolation: 'none' });
+      const named = await upload(base, 'test_x.py', 'print(1)', { environment: 'forecast' });
+      expect(named.status).toBe(201);
+      expect(named.body.script.environment).toBe('forecast');
+      const plain = (await upload(base, 'test_y.py', 'print(1)', { environment: '' })).body.script;
+      expect(plain.environment).toBeNull();
+
+      const run = await runScript(base, named.body.script.id);
+      expect(run.body.execution.environment).toBe('forecast');
+      const post = (id: string, body: unknown) =>
+        json(`${base}/scripts/${id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const override = await post(named.body.script.id, { environment: 'default' });
+      expect(override.status).toBe(202);
+      expect(override.body.execution.environment).toBe('default');
+      const stored = await json(`${base}/executions/${override.body.execution.id}`);
+      expect(stored.body.execution.environment).toBe('default');
+      expect((await runScript(base, plain.id)).body.execution.environment).toBe('default');
+
+      // Unknown names and wrong types: 422 naming the field, nothing stored or run.
+      const before = (await json(`${base}/executions`)).body.items.length;
+      for (const environment of ['nope', 42, ['forecast']]) {
+        const res = await post(plain.id, { environment });
+        expect(res.status, JSON.stringify(environment)).toBe(422);
+        expect(res.body.error).toMatchObject({ code: 'validation' });
+      }
+      expect((await json(`${base}/executions`)).body.items).toHaveLength(before);
+      const badUpload = await upload(base, 'test_z.py', 'print(1)', { environment: 'nope' });
+      expect(badUpload.status).toBe(422);
+      expect(badUpload.body.error.message).toContain('no environment is named "nope"; this runner has default, forecast');
+      const twice = new FormData();
+      twice.append('file', new Blob(['print(1)']), 'test_z.py');
+      twice.append('environment', 'forecast');
+      twice.append('environment', 'default');
+      expect((await fetch(`${base}/scripts`, { method: 'POST', body: twice })).status).toBe(400);
+      expect((await json(`${base}/scripts`)).body.items).toHaveLength(2);
+    });
+
     it('answers a full queue with 429 and Retry-After', async () => {
       const { base } = await startServer({ concurrency: 1, maxQueued: 0 }, { retryAfterSeconds: 7 });
       const id = (await upload(base, 'test_sleep_forever.py', fixture('test_sleep_forever.py'))).body.script.id as string;

@@ -1,5 +1,5 @@
 /**
- * The live log of one execution: status header (status, exit code, duration, lines), Cancel,
+ * The live log of one execution: status header (status, environment, exit code, duration, lines), Cancel,
  * download of the full log, level filter and text search, the current progress line, and the
  * virtualised lines. Works when the viewer joins mid-run and across dropped connections.
  */
@@ -62,6 +62,11 @@ export function ExecutionLogView({ executionId, client: clientProp, title, heigh
         <span className={`sr-status sr-status--${status}`} data-testid="execution-status">
           {status.replace('_', ' ')}
         </span>
+        {execution?.environment ? (
+          <span className="sr-logview__meta">
+            environment <b data-testid="environment">{execution.environment}</b>
+          </span>
+        ) : null}
         <span className="sr-logview__meta">
           exit code <b data-testid="exit-code">{execution?.exitCode ?? (execution?.signal ? execution.signal : '—')}</b>
         </span>

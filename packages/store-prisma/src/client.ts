@@ -40,6 +40,7 @@ export interface ScriptRow {
   sha256: string;
   description: string | null;
   metadata: unknown;
+  environment: string | null;
   status: string;
   createdAt: Date;
   updatedAt: Date;
@@ -61,6 +62,7 @@ export interface ExecutionRow {
   lineCount: number;
   errorMessage: string | null;
   truncated: boolean;
+  environment: string | null;
 }
 
 export interface LogChunkRow {

@@ -52,6 +52,7 @@ function toScript(row: ScriptRow): Script {
     sha256: row.sha256,
     description: row.description,
     metadata: (row.metadata ?? {}) as JsonObject,
+    environment: row.environment ?? null,
     status: row.status as ScriptStatus,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -75,6 +76,7 @@ function toExecution(row: ExecutionRow): Execution {
     lineCount: row.lineCount,
     errorMessage: row.errorMessage,
     truncated: row.truncated,
+    environment: row.environment ?? null,
   };
 }
 

@@ -2,6 +2,7 @@
  * applyMigrations, the shipped migration files, the ready-made stores, and prismaStore on a client
  * generated from an application's own schema.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
@@ -46,10 +47,11 @@ describe('applyMigrations on SQLite', () => {
   it('applies once, records it, and skips it afterwards', async () => {
     const db = await sqliteDatabase({ migrate: false });
     try {
-      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual([{ name: MIGRATIONS.sqlite[0]!.name, state: 'applied' }]);
-      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual([{ name: MIGRATIONS.sqlite[0]!.name, state: 'skipped' }]);
+      const names = MIGRATIONS.sqlite.map((m) => m.name);
+      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual(names.map((name) => ({ name, state: 'applied' })));
+      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual(names.map((name) => ({ name, state: 'skipped' })));
       const recorded = (await db.prisma.$queryRawUnsafe(`SELECT "name", "checksum" FROM "_scriptrunner_migrations"`)) as unknown[];
-      expect(recorded).toHaveLength(1);
+      expect(recorded).toHaveLength(names.length);
     } finally {
       await db.cleanup();
     }
@@ -67,7 +69,40 @@ describe('applyMigrations on SQLite', () => {
         `INSERT INTO "_prisma_migrations" ("id", "checksum", "finished_at", "migration_name") VALUES ('x', 'y', current_timestamp, ?)`,
         MIGRATIONS.sqlite[0]!.name,
       );
-      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual([{ name: MIGRATIONS.sqlite[0]!.name, state: 'skipped' }]);
+      // The ones after it are still applied here.
+      expect(await applyMigrations(db.prisma, { provider: 'sqlite' })).toEqual(
+        MIGRATIONS.sqlite.map((m, i) => ({ name: m.name, state: i === 0 ? 'skipped' : 'applied' })),
+      );
+    } finally {
+      await db.cleanup();
+    }
+  });
+
+  it('a database of the first release gains the later columns and keeps its rows (old runs read as no environment)', async () => {
+    const db = await sqliteDatabase({ migrate: false });
+    try {
+      // The first release's database: its migration alone, as applyMigrations recorded it then.
+      const [first] = MIGRATIONS.sqlite;
+      for (const statement of splitStatements(first!.sql)) await db.prisma.$executeRawUnsafe(statement);
+      await db.prisma.$executeRawUnsafe(`CREATE TABLE "_scriptrunner_migrations" ("name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "appliedAt" DATETIME NOT NULL)`);
+      await db.prisma.$executeRawUnsafe(
+        `INSERT INTO "_scriptrunner_migrations" VALUES (?, ?, ?)`,
+        first!.name,
+        createHash('sha256').update(first!.sql).digest('hex'),
+        new Date(),
+      );
+      await db.prisma.$executeRawUnsafe(
+        `INSERT INTO "scriptrunner_scripts" ("id", "filename", "runtime", "sizeBytes", "sha256", "metadata", "status", "createdAt", "updatedAt", "content") VALUES ('old', 'test_old.py', 'python', 1, 'x', '{}', 'active', 0, 0, X'41')`,
+      );
+      await db.prisma.$executeRawUnsafe(
+        `INSERT INTO "scriptrunner_executions" ("id", "scriptId", "status", "args", "queuedAt") VALUES ('old-run', 'old', 'succeeded', '[]', 0)`,
+      );
+      const applied = await applyMigrations(db.prisma, { provider: 'sqlite' });
+      expect(applied[0]).toEqual({ name: first!.name, state: 'skipped' });
+      expect(applied.slice(1).every((m) => m.state === 'applied')).toBe(true);
+      const store = prismaStore(db.prisma);
+      expect(await store.getScript('old')).toMatchObject({ filename: 'test_old.py', environment: null });
+      expect(await store.getExecution('old-run')).toMatchObject({ status: 'succeeded', environment: null });
     } finally {
       await db.cleanup();
     }

@@ -17,6 +17,8 @@ export interface InlineMetadata {
   requiresPython: string | null;
   /** `[tool.scriptrunner] environment = "…"`: the named environment the script asks for. */
   environment: string | null;
+  /** 1-based line of `environment`, or null. */
+  environmentLine: number | null;
   /** 1-based line of the `# /// script` opener. */
   line: number;
 }
@@ -143,6 +145,7 @@ export function parseInlineMetadata(source: string): InlineMetadata | null {
     dependencies: dependencies.map((requirement: unknown, index) => checkRequirement(block, requirement, index)),
     requiresPython: requiresPython as string | null,
     environment: environment as string | null,
+    environmentLine: environment === null ? null : lineOf(block, 'environment'),
     line: block.line,
   };
 }

@@ -39,7 +39,7 @@ export async function checkRequiresPython(command: string, path: string, require
   const version = known ?? (await pythonVersion(command, path));
   if (version === null) return `could not ask "${command}" for its version (the script declares requires-python "${requiresPython}")`;
   if (satisfies(version, requiresPython)) return null;
-  return `the script requires Python ${requiresPython}; "${command}" is Python ${version}: name an interpreter that matches (runtimes.python.command)`;
+  return `the script requires Python ${requiresPython}; "${command}" is Python ${version}: run it in an environment whose Python matches (environments, or runtimes.python.command)`;
 }
 
 /** What the sandbox needs to run the same interpreter as the host. */
@@ -70,7 +70,13 @@ const within = (path: string, dir: string) => path === dir || path.startsWith(di
  * sandbox cannot show it (its installation would expose `workDir` or a directory that must stay
  * hidden), resolves null when the command does not run here (a run then says so as it does today).
  */
-export async function resolveInterpreter(command: string, path: string, workDir: string): Promise<ResolvedInterpreter | null> {
+export async function resolveInterpreter(
+  command: string,
+  path: string,
+  workDir: string,
+  /** The option that named `command`, for the message. */
+  setting = 'runtimes.python.command',
+): Promise<ResolvedInterpreter | null> {
   const facts = await new Promise<{ executable: string; prefixes: string[]; venv: boolean; version: string } | null>((resolve) => {
     // -I (no user site, as in a run, whose HOME is its directory; no PYTHON* variables) and cwd /:
     // nothing in the runner's directory can shadow a module of the probe.
@@ -103,7 +109,7 @@ export async function resolveInterpreter(command: string, path: string, workDir:
     if (hidden) {
       throw new Error(
         `"${command}" is ${executable}, whose installation ${root} the sandbox must not show (${holdsWork ? 'it holds workDir, with other runs' : 'it would expose more of the host'}): ` +
-          `install the interpreter in its own directory (e.g. /opt/python/3.12 or a venv under /opt/venvs) and set runtimes.python.command, or run with isolation: 'none'`,
+          `install the interpreter in its own directory (e.g. /opt/python/3.12 or a venv under /opt/venvs) and set ${setting}, or run with isolation: 'none'`,
       );
     }
   }

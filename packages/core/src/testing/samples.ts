@@ -21,6 +21,7 @@ export function sampleScript(overrides: Partial<CreateScriptInput> = {}): Create
     sha256: createHash('sha256').update(content).digest('hex'),
     description: null,
     metadata: {},
+    environment: null,
     status: 'active',
     createdAt: now,
     updatedAt: now,
@@ -47,6 +48,7 @@ export function sampleExecution(scriptId: string, overrides: Partial<Execution> 
     lineCount: 0,
     errorMessage: null,
     truncated: false,
+    environment: null,
     ...overrides,
   };
 }

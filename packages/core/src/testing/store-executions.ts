@@ -10,9 +10,12 @@ export function executionTests(suite: StoreSuite): void {
   describe('executions', () => {
     it('stores an execution and returns it unchanged', async () => {
       const script = await createScript();
-      const execution = sampleExecution(script.id, { args: ['$(whoami)', '; rm -rf /', 'ünï'] });
+      const execution = sampleExecution(script.id, { args: ['$(whoami)', '; rm -rf /', 'ünï'], environment: 'forecast-3.12' });
       expect(await store.createExecution(execution)).toEqual(execution);
       expect(await store.getExecution(execution.id)).toEqual(execution);
+      const plain = sampleExecution(script.id);
+      await store.createExecution(plain);
+      expect((await store.getExecution(plain.id))!.environment).toBeNull();
       expect(await store.getExecution('missing')).toBeNull();
     });
 

@@ -10,12 +10,16 @@ export function scriptTests(suite: StoreSuite): void {
   const { store, createScript } = suite;
   describe('scripts', () => {
     it('stores a script and returns it unchanged', async () => {
-      const input = sampleScript({ description: 'day-ahead check', metadata: { team: 'power', tags: ['a', 1, true, null] } });
+      const input = sampleScript({ description: 'day-ahead check', metadata: { team: 'power', tags: ['a', 1, true, null] }, environment: 'forecast-3.12' });
       const created = await store.createScript(input);
       expect(created).toEqual(stripContent(input));
       const read = await store.getScript(input.id);
       expect(read).toEqual(stripContent(input));
       expect(read!.createdAt).toBeInstanceOf(Date);
+      // No environment named: null, not a default the store made up.
+      const plain = sampleScript();
+      await store.createScript(plain);
+      expect((await store.getScript(plain.id))!.environment).toBeNull();
     });
 
     it('stores content bytes exactly', async () => {
