@@ -154,7 +154,7 @@ async function newExecution(store: Store): Promise<string> {
   });
   await store.createExecution({
     id, scriptId, status: 'running', args: [], exitCode: null, signal: null, queuedAt: now, startedAt: now,
-    finishedAt: null, durationMs: null, lineCount: 0, errorMessage: null, truncated: false, environment: 'default',
+    finishedAt: null, durationMs: null, lineCount: 0, errorMessage: null, truncated: false, environment: 'default', artifactCount: 0,
   });
   return id;
 }

@@ -19,7 +19,7 @@ export interface ScriptRunnerHandlerOptions extends RouteOptions<Request> {
 const encoder = new TextEncoder();
 
 /** A streamed body as a pull-based stream: the next chunk is produced only when the client asks. */
-function toStream(chunks: AsyncIterable<string>): ReadableStream<Uint8Array> {
+function toStream(chunks: AsyncIterable<string | Uint8Array>): ReadableStream<Uint8Array> {
   const iterator = chunks[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>(
     {
@@ -27,7 +27,7 @@ function toStream(chunks: AsyncIterable<string>): ReadableStream<Uint8Array> {
         try {
           const next = await iterator.next();
           if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(next.value));
+          else controller.enqueue(typeof next.value === 'string' ? encoder.encode(next.value) : next.value);
         } catch (error) {
           controller.error(error);
         }

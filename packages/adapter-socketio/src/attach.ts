@@ -439,6 +439,7 @@ export function attachScriptRunner(
   };
   const onScriptCreated = (script: Script) => toScripts().emit('script:created', script);
   const onScriptArchived = (script: Script) => toScripts().emit('script:archived', script);
+  const onScriptRestored = (script: Script) => toScripts().emit('script:restored', script);
 
   const onConnection = (socket: Socket) => {
     if (detached || connections.has(socket)) return;
@@ -456,6 +457,7 @@ export function attachScriptRunner(
   runner.on('execution:finished', onFinished);
   runner.on('script:created', onScriptCreated);
   runner.on('script:archived', onScriptArchived);
+  runner.on('script:restored', onScriptRestored);
   nsp.on('connection', onConnection);
   for (const socket of nsp.sockets.values()) onConnection(socket);
 
@@ -469,6 +471,7 @@ export function attachScriptRunner(
       runner.off('execution:finished', onFinished);
       runner.off('script:created', onScriptCreated);
       runner.off('script:archived', onScriptArchived);
+      runner.off('script:restored', onScriptRestored);
       nsp.off('connection', onConnection);
       // Socket.IO has no way to remove one middleware: it stays, and keeps refusing cross-site handshakes.
       for (const connection of [...connections.values()]) {

@@ -88,6 +88,7 @@ export interface ScriptRunnerServerToClientEvents {
   'execution:started': (execution: Serialized<Execution>) => void;
   'script:created': (script: Serialized<Script>) => void;
   'script:archived': (script: Serialized<Script>) => void;
+  'script:restored': (script: Serialized<Script>) => void;
 }
 
 /** Events a client sends; use as the second type argument of socket.io-client's `io()`. */

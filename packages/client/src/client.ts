@@ -2,10 +2,10 @@
  * createScriptRunnerClient: typed calls for every route of @scriptrunner/adapter-express, and
  * exactly-once log following over Socket.IO (when given a socket) or Server-Sent Events.
  */
-import type { Execution, ExecutionStatus, JsonObject, LogLevel, LogLine, LogStream, Page, Script } from '@scriptrunner/core';
+import type { Artifact, Execution, ExecutionStatus, JsonObject, LogLevel, LogLine, LogStream, Page, Script } from '@scriptrunner/core';
 import { ScriptRunnerClientError } from './errors.js';
 import { countScriptFollowers, followOverSocket, followOverSse, type FollowOptions, type LogSource, type SocketLike } from './follow.js';
-import { reviveExecution, reviveLine, reviveScript, type ScriptWithLastExecution } from './wire.js';
+import { reviveArtifact, reviveExecution, reviveLine, reviveScript, type ScriptWithLastExecution } from './wire.js';
 
 export interface ScriptRunnerClientOptions {
   /** Where the router is mounted, e.g. `/api/scripts-runner` (relative works in browsers). */
@@ -40,6 +40,7 @@ export interface LogsPage {
 export interface ScriptLifecycleHandlers {
   onScriptCreated?: (script: Script) => void;
   onScriptArchived?: (script: Script) => void;
+  onScriptRestored?: (script: Script) => void;
   onExecutionQueued?: (execution: Execution) => void;
   onExecutionStarted?: (execution: Execution) => void;
   onExecutionFinished?: (execution: Execution) => void;
@@ -65,18 +66,24 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
     return socketInstance;
   };
 
-  async function request<T>(method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {
-    let response: Response;
+  async function send(method: string, path: string, accept: string, body?: BodyInit, contentType?: string): Promise<Response> {
     try {
-      response = await doFetch(`${base}${path}`, {
+      return await doFetch(`${base}${path}`, {
         method,
-        headers: { accept: 'application/json', ...(contentType ? { 'content-type': contentType } : {}), ...headers() },
+        headers: { accept, ...(contentType ? { 'content-type': contentType } : {}), ...headers() },
         ...(body === undefined ? {} : { body }),
       });
     } catch (error) {
       throw new ScriptRunnerClientError('network', error instanceof Error ? error.message : String(error), 0);
     }
-    const text = await response.text();
+  }
+
+  async function request<T>(method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {
+    const response = await send(method, path, 'application/json', body, contentType);
+    return parse<T>(response, await response.text());
+  }
+
+  function parse<T>(response: Response, text: string): T {
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;
@@ -127,8 +134,20 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
       return `${base}/scripts/${encodeURIComponent(id)}/content`;
     },
 
+    /** The script's source as text (UTF-8, as uploaded). */
+    async getScriptContent(id: string): Promise<string> {
+      const response = await send('GET', `/scripts/${encodeURIComponent(id)}/content`, '*/*');
+      const text = await response.text();
+      return response.ok ? text : parse<never>(response, text);
+    },
+
     async archiveScript(id: string): Promise<ScriptWithLastExecution> {
       return reviveScript((await request<{ script: unknown }>('DELETE', `/scripts/${encodeURIComponent(id)}`)).script);
+    },
+
+    /** Makes an archived script active again. */
+    async restoreScript(id: string): Promise<ScriptWithLastExecution> {
+      return reviveScript((await request<{ script: unknown }>('POST', `/scripts/${encodeURIComponent(id)}/restore`)).script);
     },
 
     /** Resolves once the execution is queued. `environment` overrides the script's named Python environment. */
@@ -168,6 +187,24 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
       return { lines: page.lines.map(reviveLine), nextAfter: page.nextAfter, done: page.done };
     },
 
+    /** The files kept from the execution's output directory (`SCRIPTRUNNER_OUTPUT_DIR`), by name. */
+    async listArtifacts(executionId: string): Promise<Artifact[]> {
+      const { artifacts } = await request<{ artifacts: unknown[] }>('GET', `/executions/${encodeURIComponent(executionId)}/artifacts`);
+      return artifacts.map(reviveArtifact);
+    },
+
+    /** The URL that downloads one artifact (`Content-Disposition: attachment`), for a link. */
+    artifactUrl(executionId: string, name: string): string {
+      return `${base}/executions/${encodeURIComponent(executionId)}/artifacts/${encodeURIComponent(name)}`;
+    },
+
+    /** One artifact's bytes, fetched with the client's headers (where a link cannot carry them). */
+    async downloadArtifact(executionId: string, name: string): Promise<Uint8Array> {
+      const response = await send('GET', `/executions/${encodeURIComponent(executionId)}/artifacts/${encodeURIComponent(name)}`, '*/*');
+      if (!response.ok) return parse<never>(response, await response.text());
+      return new Uint8Array(await response.arrayBuffer());
+    },
+
     /** The URL of the whole log as plain text (for a download link). */
     logsTextUrl(executionId: string): string {
       return `${base}/executions/${encodeURIComponent(executionId)}/logs.txt`;
@@ -205,6 +242,7 @@ export function createScriptRunnerClient(options: ScriptRunnerClientOptions) {
       const listeners: Array<[string, (payload: unknown) => void]> = [
         ['script:created', (p) => handlers.onScriptCreated?.(reviveScript(p))],
         ['script:archived', (p) => handlers.onScriptArchived?.(reviveScript(p))],
+        ['script:restored', (p) => handlers.onScriptRestored?.(reviveScript(p))],
         ['execution:queued', (p) => handlers.onExecutionQueued?.(reviveExecution(p))],
         ['execution:started', (p) => handlers.onExecutionStarted?.(reviveExecution(p))],
         ['execution:finished', (p) => handlers.onExecutionFinished?.(reviveExecution(p))],

@@ -2,7 +2,7 @@
  * JSON turns Dates into ISO strings; the client turns them back, so callers get the same types
  * as @scriptrunner/core.
  */
-import type { Execution, LogLine, Script } from '@scriptrunner/core';
+import type { Artifact, Execution, LogLine, Script } from '@scriptrunner/core';
 
 /** A script as the REST routes return it: with its most recent execution. */
 export interface ScriptWithLastExecution extends Script {
@@ -21,7 +21,13 @@ export function reviveExecution(raw: unknown): Execution {
     finishedAt: maybeDate(e.finishedAt),
     // A server older than named environments sends none.
     environment: (e.environment as string | null | undefined) ?? null,
+    artifactCount: (e.artifactCount as number | undefined) ?? 0,
   };
+}
+
+export function reviveArtifact(raw: unknown): Artifact {
+  const a = raw as Record<string, unknown>;
+  return { ...(a as unknown as Artifact), createdAt: date(a.createdAt) };
 }
 
 export function reviveScript(raw: unknown): ScriptWithLastExecution {

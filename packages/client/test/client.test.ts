@@ -41,6 +41,27 @@ function expectExactlyOnce(seqs: number[], total: number) {
 }
 
 describe('REST calls', () => {
+  it('lists and downloads artifacts, restores an archived script', async () => {
+    const s = await stack();
+    const client = createScriptRunnerClient({ baseUrl: s.baseUrl, headers: { 'x-test': '1' } });
+    const code = 'import os\nopen(os.path.join(os.environ["SCRIPTRUNNER_OUTPUT_DIR"], "wind ü.csv"), "w").write("plant,speed\\nA,9.5\\n")\n';
+    const script = await client.uploadScript(new Blob([code]), { filename: 'test_artifact.py' });
+    const execution = await client.run(script.id);
+    await s.runner.waitFor(execution.id);
+    expect((await client.getExecution(execution.id)).artifactCount).toBe(1);
+    const artifacts = await client.listArtifacts(execution.id);
+    expect(artifacts).toMatchObject([{ executionId: execution.id, name: 'wind ü.csv', sizeBytes: 18 }]);
+    expect(artifacts[0]!.createdAt).toBeInstanceOf(Date);
+    expect(new TextDecoder().decode(await client.downloadArtifact(execution.id, 'wind ü.csv'))).toBe('plant,speed\nA,9.5\n');
+    const link = client.artifactUrl(execution.id, 'wind ü.csv');
+    expect(link).toBe(`${s.baseUrl}/executions/${execution.id}/artifacts/wind%20%C3%BC.csv`);
+    expect((await fetch(link)).status).toBe(200);
+    await expect(client.downloadArtifact(execution.id, 'nope.csv')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+
+    await client.archiveScript(script.id);
+    expect((await client.restoreScript(script.id)).status).toBe('active');
+  });
+
   it('uploads, lists, runs, reads logs and cancels with typed results and errors', async () => {
     const s = await stack();
     const client = createScriptRunnerClient({ baseUrl: s.baseUrl });

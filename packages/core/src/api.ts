@@ -2,7 +2,8 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { FollowOptions, LogFollow } from './follow.js';
 import type { ListExecutionsOptions, ListScriptsOptions, ReadLogsOptions, RunOptions } from './options.js';
-import type { Execution, LogLine, Page, Script, ScriptRunnerEvents, ScriptWithLastExecution } from './types.js';
+import type { ArtifactContent } from './store.js';
+import type { Artifact, Execution, LogLine, Page, Script, ScriptRunnerEvents, ScriptWithLastExecution } from './types.js';
 import type { UploadInput } from './upload.js';
 
 /** What `createScriptRunner` returns. Events are typed by `ScriptRunnerEvents` (eventemitter3). */
@@ -17,7 +18,10 @@ export interface ScriptRunner
   listScriptsWithLastExecution(options?: ListScriptsOptions): Promise<Page<ScriptWithLastExecution>>;
   getScript(id: string): Promise<Script>;
   getScriptContent(id: string): Promise<Uint8Array>;
+  /** Hides a script from the default list and refuses new runs; its record and runs stay. */
   archiveScript(id: string): Promise<Script>;
+  /** Makes an archived script active again (`script:restored`); an active one is returned as is. */
+  restoreScript(id: string): Promise<Script>;
   /** Resolves once the execution is queued, not when it ends. */
   run(scriptId: string, options?: RunOptions): Promise<Execution>;
   /** Resolves when the execution is terminal. */
@@ -31,6 +35,17 @@ export interface ScriptRunner
   getExecution(id: string): Promise<Execution>;
   listExecutions(options?: ListExecutionsOptions): Promise<Page<Execution>>;
   readLogs(executionId: string, options?: ReadLogsOptions): Promise<LogLine[]>;
+  /**
+   * The files kept from an execution's output directory (`SCRIPTRUNNER_OUTPUT_DIR`), by name;
+   * empty while it runs, when it wrote none, or when the store keeps no artifacts. Rejects
+   * `not_found` for an unknown execution.
+   */
+  listArtifacts(executionId: string): Promise<Artifact[]>;
+  /**
+   * One artifact and its bytes, streamed from the store as they are consumed. Rejects `not_found`
+   * when the execution or the artifact does not exist, `validation` for a name no artifact can have.
+   */
+  readArtifact(executionId: string, name: string): Promise<ArtifactContent>;
   /**
    * Follows one execution's log from `afterSeq`: resolves once the execution was read (rejects
    * `not_found` for an unknown id) with an async iterator of line batches, progress and, last, the

@@ -8,6 +8,7 @@
  * execution was ended elsewhere meanwhile (cancelled while it waited, marked `interrupted` by
  * another node) does not start, or does not overwrite that end.
  */
+import { collectArtifacts, OUTPUT_DIR_ENV } from './artifacts/collect.js';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { LinePipeline } from './lines/pipeline.js';
 import { LineSplitter } from './lines/splitter.js';
@@ -153,6 +154,9 @@ export class ExecutionRun {
     this.ending = true;
     await this.environment?.release();
     if (this.timeout !== null) clearTimeout(this.timeout);
+    // What the script left in its output directory, before the directory goes (and its lines
+    // before the last batch): the process group is gone, nothing writes there any more.
+    const artifactCount = runDir !== null && this.pipeline.storeError === null ? await this.keepArtifacts(runDir) : 0;
     await this.pipeline.drain();
     const final = finalRecord(
       {
@@ -167,6 +171,7 @@ export class ExecutionRun {
         truncated: this.pipeline.truncated,
         stderrTail: this.pipeline.stderrTail,
         lineCount: this.pipeline.persistedSeq,
+        artifactCount,
         limits: this.settings.limits,
         capHint: this.caps?.hint(this.pipeline.stderrTail.join('\n')) ?? '',
       },
@@ -277,6 +282,16 @@ export class ExecutionRun {
     return output.reason() ?? (exit.signal !== null ? `killed by signal ${exit.signal}` : `exited with code ${String(exit.exitCode)}`);
   }
 
+  private keepArtifacts(runDir: RunDirectory): Promise<number> {
+    return collectArtifacts({
+      outDir: runDir.out,
+      executionId: this.request.execution.id,
+      store: this.settings.store,
+      settings: this.settings.artifacts,
+      say: (level, text) => this.pipeline.system(level, text),
+    });
+  }
+
   private async cleanUp(runDir: RunDirectory | null): Promise<void> {
     if (runDir === null || this.settings.keepWorkDir) return;
     await removeRunDirectory(runDir).catch((error: unknown) => this.hooks.error(error instanceof Error ? error : new Error(String(error))));
@@ -323,7 +338,8 @@ export class ExecutionRun {
   private async spawnAndWait(runDir: RunDirectory, sandbox: Sandbox): Promise<void> {
     const { runtime, execution } = this.request;
     const caps = this.caps!;
-    const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env);
+    // The output directory is the runner's to name: no layer overrides it.
+    const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env, { [OUTPUT_DIR_ENV]: runDir.out });
     // The script's own environment (its declared dependencies) when it has one, shown read-only.
     const interpreter = this.interpreter(sandbox);
     const command = this.environment?.python ?? interpreter?.command ?? runtime.command;

@@ -20,6 +20,11 @@ export { encodeCursor, decodeCursor, decodeCursorOrThrow } from './stores/cursor
 export type { CursorKey } from './stores/cursor.js';
 /** For store authors: the statuses `Store.updateExecution` may change an execution from. */
 export { updatableStatuses } from './stores/transitions.js';
+/** For store authors: artifacts' bytes cut into the pieces a store keeps, with their size and sha256. */
+export { artifactChunks, ARTIFACT_CHUNK_BYTES } from './stores/artifact-chunks.js';
+export type { ArtifactChunks } from './stores/artifact-chunks.js';
+export { OUTPUT_DIR_ENV } from './artifacts/collect.js';
+export type { ArtifactOptions } from './artifacts/collect.js';
 export { ScriptRunnerError, isScriptRunnerError } from './errors.js';
 export type { ScriptRunnerErrorCode } from './errors.js';
 export { defaultClassifyLine } from './lines/classify.js';
@@ -45,6 +50,7 @@ export type {
   ListExecutionsQuery,
   ReadLogsQuery,
   InterruptQuery,
+  ArtifactContent,
 } from './store.js';
 export type { Transport } from './transport.js';
 export type { Dispatcher, DispatchHost, DispatchRequest } from './dispatch.js';
@@ -54,6 +60,7 @@ export type {
   ScriptStatus,
   ScriptWithLastExecution,
   Execution,
+  Artifact,
   ExecutionStatus,
   LogLine,
   LogLevel,

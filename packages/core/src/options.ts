@@ -5,6 +5,7 @@
  */
 import { tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { resolveArtifactOptions, type ArtifactOptions, type ArtifactSettings } from './artifacts/collect.js';
 import type { Dispatcher } from './dispatch.js';
 import { ScriptRunnerError } from './errors.js';
 import { defaultClassifyLine } from './lines/classify.js';
@@ -129,6 +130,11 @@ export interface ScriptRunnerOptions {
   environments?: Record<string, PythonEnvironment>;
   /** The environment of scripts that name none. Default `default`. */
   defaultEnvironment?: string;
+  /**
+   * Files a run writes to `SCRIPTRUNNER_OUTPUT_DIR` are kept through the store (artifacts) within
+   * these caps; what is over a cap is named in the run's log and skipped.
+   */
+  artifacts?: ArtifactOptions;
 }
 
 export interface RunOptions {
@@ -176,6 +182,7 @@ export interface RunSettings extends PipelineSettings {
   defaultTimeoutMs: number;
   /** Cached environments for scripts that declare dependencies. */
   environments: EnvironmentCache;
+  artifacts: ArtifactSettings;
 }
 
 /** How runs are confined on this host, once the probes answered. */
@@ -383,6 +390,7 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     maxLogBytes: positiveInt(options.maxLogBytes, 4 * 1024 ** 3, 'maxLogBytes'),
     defaultTimeoutMs: durationMs(options.timeoutMs, 3_600_000, 'timeoutMs'),
     environments: new EnvironmentCache(resolveDependencyOptions(options.dependencies, workDir)),
+    artifacts: resolveArtifactOptions(options.artifacts),
   };
   return {
     run,

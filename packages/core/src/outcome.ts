@@ -24,6 +24,7 @@ export interface RunFacts {
   truncated: boolean;
   stderrTail: string[];
   lineCount: number;
+  artifactCount: number;
   limits: ResolvedLimits;
   /** Why a whole-run cap (cgroup, run directory size) stopped the run, as " (… reached: limits.X)", or ''. */
   capHint: string;
@@ -31,7 +32,7 @@ export interface RunFacts {
 
 export type FinalPatch = Pick<
   Execution,
-  'status' | 'exitCode' | 'signal' | 'finishedAt' | 'durationMs' | 'lineCount' | 'errorMessage' | 'truncated'
+  'status' | 'exitCode' | 'signal' | 'finishedAt' | 'durationMs' | 'lineCount' | 'errorMessage' | 'truncated' | 'artifactCount'
 >;
 
 export function finalRecord(facts: RunFacts, startedAt: Date | null, finishedAt = new Date()): FinalPatch {
@@ -74,6 +75,7 @@ export function finalRecord(facts: RunFacts, startedAt: Date | null, finishedAt 
     lineCount: facts.lineCount,
     errorMessage,
     truncated: facts.truncated,
+    artifactCount: facts.artifactCount,
   };
 }
 

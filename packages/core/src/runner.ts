@@ -8,6 +8,7 @@
  * the runner's `DispatchHost` side lives in executor.ts.
  */
 import type { ScriptRunner } from './api.js';
+import { checkArtifactName, listArtifactsOf, readArtifactOf } from './artifacts/read.js';
 import { nanoid } from 'nanoid';
 import type { Dispatcher, DispatchRequest } from './dispatch.js';
 import { LocalDispatcher } from './dispatchers/local.js';
@@ -38,19 +39,21 @@ import {
 import { validateEnv } from './process/env.js';
 import { checkEnvironmentName } from './python/named-environments.js';
 import { listScriptsWithLastExecution } from './script-list.js';
-import type { Store } from './store.js';
+import type { ArtifactContent, Store } from './store.js';
 import { memoryStore } from './stores/memory.js';
 import type { Transport } from './transport.js';
 import { logFileTransport } from './transports/log-file.js';
 import {
   isTerminalStatus,
+  type Artifact,
   type Execution,
   type LogLine,
   type Page,
   type Script,
   type ScriptWithLastExecution,
 } from './types.js';
-import { validateUpload, type UploadInput } from './upload.js';
+import type { UploadInput } from './upload.js';
+import { createScript, findScript, findScriptContent, setScriptStatus, type ScriptContext } from './scripts.js';
 
 export type { ListExecutionsOptions, ListScriptsOptions, Logger, ReadLogsOptions, RunOptions, ScriptRunnerOptions } from './options.js';
 export type { ScriptRunner } from './api.js';
@@ -67,6 +70,7 @@ class Runner extends EventHub implements ScriptRunner {
   protected readonly logger: Logger;
   protected readonly dispatcher: Dispatcher;
   private readonly executor: Executor;
+  private readonly scripts: ScriptContext;
   private readonly runCalls = new Set<Promise<Execution>>();
   private readonly ready: Promise<void>;
   private closed = false;
@@ -91,6 +95,7 @@ class Runner extends EventHub implements ScriptRunner {
       },
     );
     this.ready = this.executor.ready;
+    this.scripts = { settings: this.settings, store: this.store, call: (fn) => this.storeCall(fn), publish: (event) => this.publish(event) };
     this.dispatcher.attach(this.executor);
   }
 
@@ -98,28 +103,7 @@ class Runner extends EventHub implements ScriptRunner {
 
   async uploadScript(input: UploadInput): Promise<Script> {
     await this.open();
-    const upload = validateUpload(input, this.settings.upload, this.settings.runtimes, this.settings.environments);
-    const now = new Date();
-    const script = await this.storeCall(() =>
-      this.store.createScript({
-        id: nanoid(),
-        filename: upload.filename,
-        runtime: upload.runtime,
-        sizeBytes: upload.content.byteLength,
-        sha256: upload.sha256,
-        description: upload.description,
-        metadata: upload.metadata,
-        environment: upload.environment,
-        status: 'active',
-        createdAt: now,
-        updatedAt: now,
-        lastRunAt: null,
-        totalRuns: 0,
-        content: upload.content,
-      }),
-    );
-    await this.publish({ type: 'script:created', data: script });
-    return script;
+    return createScript(this.scripts, input);
   }
 
   async listScripts(options: ListScriptsOptions = {}): Promise<Page<Script>> {
@@ -136,28 +120,22 @@ class Runner extends EventHub implements ScriptRunner {
 
   async getScript(id: string): Promise<Script> {
     await this.ready;
-    checkId(id, 'script');
-    const script = await this.storeCall(() => this.store.getScript(id));
-    if (script === null) throw new ScriptRunnerError('not_found', `no script with id ${id}`, { details: { id } });
-    return script;
+    return findScript(this.scripts, id);
   }
 
   async getScriptContent(id: string): Promise<Uint8Array> {
     await this.ready;
-    checkId(id, 'script');
-    const content = await this.storeCall(() => this.store.getScriptContent(id));
-    if (content === null) throw new ScriptRunnerError('not_found', `no script with id ${id}`, { details: { id } });
-    return content;
+    return findScriptContent(this.scripts, id);
   }
 
   async archiveScript(id: string): Promise<Script> {
     await this.open();
-    const script = await this.getScript(id);
-    if (script.status === 'archived') return script;
-    const updated = await this.storeCall(() => this.store.updateScript(id, { status: 'archived', updatedAt: new Date() }));
-    if (updated === null) throw new ScriptRunnerError('not_found', `no script with id ${id}`, { details: { id } });
-    await this.publish({ type: 'script:archived', data: updated });
-    return updated;
+    return setScriptStatus(this.scripts, id, 'archived');
+  }
+
+  async restoreScript(id: string): Promise<Script> {
+    await this.open();
+    return setScriptStatus(this.scripts, id, 'active');
   }
 
   // --------------------------------------------------------------- executions
@@ -210,6 +188,7 @@ class Runner extends EventHub implements ScriptRunner {
           errorMessage: null,
           truncated: false,
           environment,
+          artifactCount: 0,
         }),
       );
     } catch (error) {
@@ -321,6 +300,17 @@ class Runner extends EventHub implements ScriptRunner {
       query.status = options.status;
     }
     return this.storeCall(() => this.store.listExecutions(query));
+  }
+
+  async listArtifacts(executionId: string): Promise<Artifact[]> {
+    await this.getExecution(executionId);
+    return listArtifactsOf(this.store, executionId, (fn) => this.storeCall(fn));
+  }
+
+  async readArtifact(executionId: string, name: string): Promise<ArtifactContent> {
+    checkArtifactName(name);
+    await this.getExecution(executionId);
+    return readArtifactOf(this.store, executionId, name, (fn) => this.storeCall(fn));
   }
 
   async readLogs(executionId: string, options: ReadLogsOptions = {}): Promise<LogLine[]> {

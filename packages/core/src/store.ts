@@ -18,6 +18,7 @@
  * - Ids are created by the runner (nanoid); the store keeps them as given.
  */
 import type {
+  Artifact,
   Execution,
   ExecutionStatus,
   JsonObject,
@@ -83,6 +84,13 @@ export interface ReadLogsQuery {
   levels?: LogLevel[];
   /** Only these streams; absent or empty means all. */
   streams?: LogStream[];
+}
+
+/** A stored artifact and its bytes, read lazily one stored chunk at a time. */
+export interface ArtifactContent {
+  artifact: Artifact;
+  /** The bytes in order, in chunks of at most `ARTIFACT_CHUNK_BYTES`; read it once. */
+  content: AsyncIterable<Uint8Array>;
 }
 
 export interface InterruptQuery {
@@ -203,6 +211,30 @@ export interface Store {
    * execution yields an empty array.
    */
   readLogs(executionId: string, query: ReadLogsQuery): Promise<LogLine[]>;
+
+  // -------------------------------------------------------------- artifacts
+  // Optional as a group: a store without them keeps no artifacts (the runner says so in the run's
+  // log when a script wrote any). A store that has one has all three.
+
+  /**
+   * Stores one file a run wrote, reading `content` as it comes. Never holds the whole file in one
+   * allocation: bytes are stored in chunks of at most `ARTIFACT_CHUNK_BYTES` (`artifactChunks`
+   * cuts them and counts `sizeBytes` and `sha256`). Replaces an artifact of the same execution and
+   * name, so a retried put never leaves two. The artifact is listed (and readable) only once every
+   * byte is stored: a put that fails midway leaves no artifact of that name behind that
+   * `listArtifacts` shows. Resolves with the stored artifact.
+   */
+  putArtifact?(input: { executionId: string; name: string; createdAt: Date }, content: AsyncIterable<Uint8Array>): Promise<Artifact>;
+
+  /** The artifacts of one execution, ordered by `name` (code-unit order); empty when it has none or is unknown. */
+  listArtifacts?(executionId: string): Promise<Artifact[]>;
+
+  /**
+   * One artifact with its bytes, exactly as put, or null when there is none of that name. The
+   * content is read from the store chunk by chunk as it is consumed (a download of a 50 MiB file
+   * holds about one chunk in memory).
+   */
+  readArtifact?(executionId: string, name: string): Promise<ArtifactContent | null>;
 
   /** Releases connections or files the store opened itself. Optional. */
   close?(): Promise<void>;

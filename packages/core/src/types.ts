@@ -81,6 +81,29 @@ export interface Execution {
    * environments existed.
    */
   environment: string | null;
+  /**
+   * Files kept from the run's output directory (`SCRIPTRUNNER_OUTPUT_DIR`) when it ended; 0 until
+   * then, and for a store that keeps no artifacts.
+   */
+  artifactCount: number;
+}
+
+/**
+ * A file a run wrote to its output directory (`SCRIPTRUNNER_OUTPUT_DIR`), kept through the store
+ * after the run ended. Its bytes are read with `ScriptRunner.readArtifact`.
+ */
+export interface Artifact {
+  executionId: string;
+  /**
+   * Its path under the output directory, `/`-separated (`forecast.csv`, `plots/wind.png`): at most
+   * 1,024 bytes, no empty, `.` or `..` segment, no control character.
+   */
+  name: string;
+  sizeBytes: number;
+  /** Lower-case hex sha256 of the bytes. */
+  sha256: string;
+  /** When it was stored. */
+  createdAt: Date;
 }
 
 /**
@@ -145,6 +168,8 @@ export interface ProgressEvent {
 export interface ScriptRunnerEvents {
   'script:created': (script: Script) => void;
   'script:archived': (script: Script) => void;
+  /** An archived script made active again. */
+  'script:restored': (script: Script) => void;
   'execution:queued': (execution: Execution) => void;
   'execution:started': (execution: Execution) => void;
   /** Emitted only after the store accepted the batch (persist, then publish). */

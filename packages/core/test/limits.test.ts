@@ -271,7 +271,7 @@ describeCaps('run directory size cap', () => {
     const names = readdirSync(workDir);
     expect(names).toHaveLength(1);
     expect(readFileSync(join(workDir, names[0]!, 'out.txt'), 'utf8')).toBe('kept');
-    expect(readdirSync(join(workDir, names[0]!)).sort()).toEqual(['.tmp', 'out.txt', 'test_keep.py']);
+    expect(readdirSync(join(workDir, names[0]!)).sort()).toEqual(['.tmp', 'out', 'out.txt', 'test_keep.py']);
   });
 });
 

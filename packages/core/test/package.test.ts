@@ -24,6 +24,11 @@ const publicNames = [
   'DEFAULT_MAX_UPLOAD_BYTES',
   'DEFAULT_LIMITS',
   'parseInlineMetadata',
+  // For store authors: cut an artifact's stream into the pieces a store keeps.
+  'artifactChunks',
+  'ARTIFACT_CHUNK_BYTES',
+  // The variable a script reads to find where to leave its artifacts.
+  'OUTPUT_DIR_ENV',
 ].sort();
 
 describe('@scriptrunner/core package', () => {

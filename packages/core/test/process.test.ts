@@ -213,7 +213,7 @@ describe('environment and arguments', () => {
       expect(names).not.toContain('DATABASE_URL');
       expect(names).not.toContain('SR_TEST_API_TOKEN');
       expect(names).toEqual(expect.arrayContaining(['PATH', 'HOME', 'TMPDIR', 'PYTHONUNBUFFERED', 'PYTHONIOENCODING', 'TEAM', 'RUN_MODE']));
-      const allowed = /^(PATH|HOME|TMPDIR|LANG|LANGUAGE|TZ|TERM|LC_.*|PYTHON.*|TEAM|RUN_MODE|LD_LIBRARY_PATH)$/;
+      const allowed = /^(PATH|HOME|TMPDIR|LANG|LANGUAGE|TZ|TERM|LC_.*|PYTHON.*|TEAM|RUN_MODE|LD_LIBRARY_PATH|SCRIPTRUNNER_OUTPUT_DIR)$/;
       expect(names.filter((n) => !allowed.test(n))).toEqual([]);
       // cwd is a fresh run directory, not the host's cwd.
       const cwd = texts.at(-1)!.slice(4);
@@ -257,7 +257,8 @@ describe('run directories', () => {
       const code = 'import os\nprint(os.getcwd())\nprint(sorted(os.listdir(".")))\nopen("test_x.py", "w").write("clobbered")\n';
       const first = await runFixture(runner, 'test_x.py', { code });
       expect(first.texts[0]!.startsWith(join(workDir, first.execution.id))).toBe(true);
-      expect(first.texts[1]).toBe("['.tmp', 'test_x.py']");
+      // `out` is the run's artifact directory (SCRIPTRUNNER_OUTPUT_DIR), empty until the script writes.
+      expect(first.texts[1]).toBe("['.tmp', 'out', 'test_x.py']");
       expect(readdirSync(workDir)).toEqual([]);
       // The stored original is untouched by what the run did to its copy.
       expect(Buffer.from(await runner.getScriptContent(first.script.id)).toString()).toBe(code);

@@ -20,13 +20,13 @@ import { isJsonType, mediaType, readText } from './body.js';
 import { badRequest, errorResponse, HttpError, jsonResponse, toErrorResponse } from './errors.js';
 import { readUploadForm } from './multipart.js';
 import { crossSiteReason } from './origin.js';
+import { attachment, checkedId, queryEnum, queryInt, queryList, queryString, withCursor } from './params.js';
 import { sseEvents } from './sse.js';
 import type { HttpRequest, HttpResponse, RouteOptions, ScriptRunnerAction, ScriptRunnerResource } from './types.js';
 
 const MAX_LOG_PAGE = 10_000;
 /** Lines per store read of logs.txt; the download yields to the event loop between reads. */
 const TEXT_SLICE = 5_000;
-const MAX_ID_LENGTH = 200;
 const JSON_BODY_BYTES = 256 * 1024;
 const LEVELS: readonly LogLevel[] = ['info', 'warn', 'error'];
 const STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'system'];
@@ -51,64 +51,6 @@ interface Route<Native> {
   /** Path segments; `:id` captures one. */
   segments: string[];
   handler: Handler<Native>;
-}
-
-// ------------------------------------------------------------------ query parsing
-
-/** A single query value; repeated parameters are rejected rather than guessed at. */
-function queryString(query: URLSearchParams, name: string): string | undefined {
-  const values = query.getAll(name);
-  if (values.length === 0) return undefined;
-  if (values.length > 1) throw badRequest(`query parameter "${name}" must be given once`);
-  return values[0];
-}
-
-function queryInt(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
-  const value = queryString(query, name);
-  if (value === undefined || value === '') return undefined;
-  if (!/^\d+$/.test(value)) throw badRequest(`query parameter "${name}" must be a whole number`);
-  const number = Number(value);
-  if (number < min || number > max) throw badRequest(`query parameter "${name}" must be between ${min} and ${max}`);
-  return number;
-}
-
-function queryEnum<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[]): T | undefined {
-  const value = queryString(query, name);
-  if (value === undefined || value === '') return undefined;
-  if (!allowed.includes(value as T)) throw badRequest(`query parameter "${name}" must be one of ${allowed.join(', ')}`);
-  return value as T;
-}
-
-/** A comma-separated list (`level=warn,error`), also accepted as repeated parameters. */
-function queryList<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[]): T[] | undefined {
-  const raw = query.getAll(name);
-  if (raw.length === 0) return undefined;
-  const parts = raw.flatMap((v) => v.split(',')).map((p) => p.trim());
-  if (parts.some((p) => !allowed.includes(p as T))) throw badRequest(`query parameter "${name}" must be a list of ${allowed.join(', ')}`);
-  return [...new Set(parts as T[])];
-}
-
-/** An id from the path or the query, with its length named when it is too long. */
-function checkedId(value: string, what: string): string {
-  if (value.length === 0) throw badRequest(`the ${what} id is empty`);
-  if (value.length > MAX_ID_LENGTH) throw badRequest(`the ${what} id is ${value.length} characters long; ids are at most ${MAX_ID_LENGTH}`);
-  return value;
-}
-
-/** A malformed cursor is bad input of this request: 400, like every other query parameter. */
-async function withCursor<T>(list: () => Promise<T>): Promise<T> {
-  try {
-    return await list();
-  } catch (error) {
-    if (isScriptRunnerError(error) && error.code === 'validation' && error.details?.field === 'cursor') throw badRequest(error.message);
-    throw error;
-  }
-}
-
-function attachment(filename: string): string {
-  // RFC 6266: a plain ASCII fallback plus the exact UTF-8 name.
-  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
 // ------------------------------------------------------------------ the routes
@@ -215,6 +157,14 @@ export function createRouteHandler<Native>(
       async handler({ params: [scriptId], allow }) {
         await allow('script:archive', { scriptId: scriptId! });
         return jsonResponse(200, { script: await withLastExecution(await runner.archiveScript(scriptId!)) });
+      },
+    },
+    {
+      method: 'POST',
+      segments: ['scripts', ':id', 'restore'],
+      async handler({ params: [scriptId], allow }) {
+        await allow('script:restore', { scriptId: scriptId! });
+        return jsonResponse(200, { script: await withLastExecution(await runner.restoreScript(scriptId!)) });
       },
     },
     {
@@ -355,6 +305,35 @@ export function createRouteHandler<Native>(
         };
       },
     },
+    {
+      method: 'GET',
+      segments: ['executions', ':id', 'artifacts'],
+      async handler({ params: [executionId], allow }) {
+        await allow('execution:artifacts', { executionId: executionId! });
+        return jsonResponse(200, { artifacts: await runner.listArtifacts(executionId!) });
+      },
+    },
+    {
+      method: 'GET',
+      // The name is one path segment: `plots/wind.png` arrives as `plots%2Fwind.png`.
+      segments: ['executions', ':id', 'artifacts', ':name'],
+      async handler({ params: [executionId, name], allow }) {
+        await allow('execution:artifacts', { executionId: executionId! });
+        const { artifact, content } = await runner.readArtifact(executionId!, name!);
+        return {
+          status: 200,
+          headers: {
+            // Always a download, never rendered: the bytes are whatever the script wrote.
+            'Content-Type': 'application/octet-stream',
+            'Content-Disposition': attachment(artifact.name.slice(artifact.name.lastIndexOf('/') + 1)),
+            'Content-Length': String(artifact.sizeBytes),
+            ETag: `"${artifact.sha256}"`,
+            ...NOSNIFF,
+          },
+          body: content,
+        };
+      },
+    },
   ];
 
   async function allowFor(req: HttpRequest<Native>, action: ScriptRunnerAction, resource: ScriptRunnerResource): Promise<void> {
@@ -378,7 +357,10 @@ export function createRouteHandler<Native>(
           throw new HttpError(403, 'cross_site', `cross-site request refused: ${reason}. A front end on another origin must be listed in trustedOrigins`);
         }
       }
-      const params = matched.params.map((value) => checkedId(value, matched.route!.segments[0] === 'scripts' ? 'script' : 'execution'));
+      // Ids are checked here; an artifact's name by core (a `validation` error names what is wrong).
+      const params = matched.params.map((value, i) =>
+        i === 0 ? checkedId(value, matched.route!.segments[0] === 'scripts' ? 'script' : 'execution') : value,
+      );
       const response = await matched.route.handler({ req, params, allow: (action, resource) => allowFor(req, action, resource) });
       if (req.method === 'HEAD' && response.body !== null && typeof response.body === 'object' && Symbol.asyncIterator in response.body) {
         void response.body[Symbol.asyncIterator]().return?.();
@@ -423,7 +405,7 @@ function match<Native>(routes: Route<Native>[], method: string, path: string): M
     if (route.segments.length !== segments.length) continue;
     const params: string[] = [];
     const fits = route.segments.every((part, i) => {
-      if (part === ':id') {
+      if (part.startsWith(':')) {
         params.push(segments[i]!);
         return true;
       }

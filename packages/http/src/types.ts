@@ -10,11 +10,14 @@ export type ScriptRunnerAction =
   | 'script:read'
   | 'script:download'
   | 'script:archive'
+  | 'script:restore'
   | 'script:run'
   | 'execution:list'
   | 'execution:read'
   | 'execution:cancel'
-  | 'execution:logs';
+  | 'execution:logs'
+  /** List an execution's artifacts and download them. */
+  | 'execution:artifacts';
 
 /** What a route acts on: the ids in its path or query, when it has them. */
 export interface ScriptRunnerResource {
@@ -47,7 +50,7 @@ export interface HttpRequest<Native> {
 export interface HttpResponse {
   status: number;
   headers: Record<string, string>;
-  body: string | Uint8Array | AsyncIterable<string> | null;
+  body: string | Uint8Array | AsyncIterable<string | Uint8Array> | null;
 }
 
 /** Options shared by both faces; `Native` is the framework's request type. */
@@ -62,7 +65,7 @@ export interface RouteOptions<Native> {
     maxBytes?: number;
   };
   /**
-   * Origins allowed to make state-changing requests (upload, run, cancel, archive) besides the
+   * Origins allowed to make state-changing requests (upload, run, cancel, archive, restore) besides the
    * page's own origin, e.g. `['https://dashboard.example.com']` for a front end served elsewhere;
    * or a function deciding. A browser request whose `Origin` / `Sec-Fetch-Site` says cross-site is
    * refused with 403 `cross_site` otherwise: running a script is code execution. Default none.

@@ -241,6 +241,70 @@ describe.each(FACES)('%s face', (face) => {
       expect((await json(`${base}/scripts`)).body.items).toHaveLength(2);
     });
 
+    it('restores an archived script (POST /scripts/:id/restore), idempotent; 404 for an unknown id', async () => {
+      const { base } = await startServer({ isolation: 'none' });
+      const id = (await upload(base, 'test_x.py', 'print(1)')).body.script.id as string;
+      expect((await json(`${base}/scripts/${id}`, { method: 'DELETE' })).body.script.status).toBe('archived');
+      expect((await runScript(base, id)).status).toBe(409);
+      for (let i = 0; i < 2; i++) {
+        const restored = await json(`${base}/scripts/${id}/restore`, { method: 'POST' });
+        expect(restored.status).toBe(200);
+        expect(restored.body.script).toMatchObject({ id, status: 'active', lastExecution: null });
+      }
+      expect((await json(`${base}/scripts`)).body.items.map((s: { id: string }) => s.id)).toEqual([id]);
+      expect((await runScript(base, id)).status).toBe(202);
+      expect((await json(`${base}/scripts/nope/restore`, { method: 'POST' })).status).toBe(404);
+      expect((await json(`${base}/scripts/${id}/restore`)).status).toBe(405);
+    });
+
+    it('lists artifacts and downloads each as an attachment with its exact bytes; 404 and 422 for what cannot be', async () => {
+      const { base, runner } = await startServer({ isolation: 'none' });
+      const code = [
+        'import os',
+        'out = os.environ["SCRIPTRUNNER_OUTPUT_DIR"]',
+        'open(os.path.join(out, "prices <today>.csv"), "w").write("hour,price\\n1,42.5\\n")',
+        'os.makedirs(os.path.join(out, "plots"))',
+        'open(os.path.join(out, "plots", "page.html"), "wb").write(b"<script>alert(1)</script>" + bytes(range(256)))',
+      ].join('\n');
+      const id = (await upload(base, 'test_art.py', code)).body.script.id as string;
+      const executionId = (await runScript(base, id)).body.execution.id as string;
+      expect((await runner.waitFor(executionId)).artifactCount).toBe(2);
+      expect((await json(`${base}/executions/${executionId}`)).body.execution.artifactCount).toBe(2);
+
+      const list = await json(`${base}/executions/${executionId}/artifacts`);
+      expect(list.status).toBe(200);
+      expect(list.body.artifacts.map((a: { name: string; sizeBytes: number }) => [a.name, a.sizeBytes])).toEqual([
+        ['plots/page.html', 25 + 256],
+        ['prices <today>.csv', 18],
+      ]);
+      expect(typeof list.body.artifacts[0].createdAt).toBe('string');
+
+      const csv = await fetch(`${base}/executions/${executionId}/artifacts/${encodeURIComponent('prices <today>.csv')}`);
+      expect(csv.status).toBe(200);
+      expect(await csv.text()).toBe('hour,price\n1,42.5\n');
+      expect(csv.headers.get('content-disposition')).toBe(`attachment; filename="prices <today>.csv"; filename*=UTF-8''${encodeURIComponent('prices <today>.csv')}`);
+      // Whatever a script wrote is a download, never a page of this origin.
+      const html = await fetch(`${base}/executions/${executionId}/artifacts/plots%2Fpage.html`);
+      expect(html.headers.get('content-type')).toBe('application/octet-stream');
+      expect(html.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(html.headers.get('content-disposition')).toMatch(/^attachment; filename="page.html"/);
+      expect(html.headers.get('content-length')).toBe(String(25 + 256));
+      const bytes = Buffer.from(await html.arrayBuffer());
+      expect(bytes.subarray(25).equals(Buffer.from(Array.from({ length: 256 }, (_, i) => i)))).toBe(true);
+      const head = await fetch(`${base}/executions/${executionId}/artifacts/plots%2Fpage.html`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(await head.text()).toBe('');
+
+      expect((await json(`${base}/executions/${executionId}/artifacts/missing.csv`)).body.error.code).toBe('not_found');
+      expect((await json(`${base}/executions/nope/artifacts`)).status).toBe(404);
+      expect((await json(`${base}/executions/nope/artifacts/a.csv`)).status).toBe(404);
+      for (const bad of ['%2E%2E%2Fetc', 'a%2F%2Fb', 'x%00y', 'a%5Cb']) {
+        const res = await json(`${base}/executions/${executionId}/artifacts/${bad}`);
+        expect(res.status, bad).toBe(422);
+        expect(res.body.error.message).toMatch(/^.*artifact name: /);
+      }
+    });
+
     it('answers a full queue with 429 and Retry-After', async () => {
       const { base } = await startServer({ concurrency: 1, maxQueued: 0 }, { retryAfterSeconds: 7 });
       const id = (await upload(base, 'test_sleep_forever.py', fixture('test_sleep_forever.py'))).body.script.id as string;

@@ -32,6 +32,7 @@ export function decodeEvent(message: string): { node: string; event: RunnerEvent
   switch (e.type) {
     case 'script:created':
     case 'script:archived':
+    case 'script:restored':
       revive(data, SCRIPT_DATES);
       break;
     case 'execution:queued':

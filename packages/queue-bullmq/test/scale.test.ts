@@ -2,6 +2,7 @@
  * Scale-out end to end: real redis-server and PostgreSQL started here, two web nodes and two
  * workers as separate OS processes, real socket.io-client and REST clients.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +158,21 @@ describeScale('BullMQ scale-out: two web nodes, two workers, Redis, PostgreSQL',
     expect(received.map((l) => l.text)).toEqual(Array.from({ length: count }, (_, i) => `line ${i + 1}`));
     expect(events).toEqual(['log', 'finished']);
     expect(whoRuns(execution.id)).toBeDefined();
+  }, 60_000);
+
+  it('the file a worker\'s run writes is kept in the shared store and downloads the same from both web nodes', async () => {
+    // 3 MiB and a bit: several chunks in PostgreSQL.
+    const code = 'import os\nopen(os.path.join(os.environ["SCRIPTRUNNER_OUTPUT_DIR"], "curve.bin"), "wb").write(bytes(i % 251 for i in range(3 * 1024 * 1024 + 17)))\n';
+    const scriptId = (await clientB.uploadScript(new Blob([code]), { filename: 'test_scale_artifact.py' })).id;
+    const execution = await clientB.run(scriptId);
+    expect(await waitForTerminal(execution.id)).toMatchObject({ status: 'succeeded', artifactCount: 1 });
+    expect(whoRuns(execution.id)).toBeDefined();
+    const [listed] = await clientA.listArtifacts(execution.id);
+    expect(listed).toMatchObject({ name: 'curve.bin', sizeBytes: 3 * 1024 * 1024 + 17 });
+    const [fromA, fromB] = await Promise.all([clientA.downloadArtifact(execution.id, 'curve.bin'), clientB.downloadArtifact(execution.id, 'curve.bin')]);
+    expect(createHash('sha256').update(fromA).digest('hex')).toBe(listed!.sha256);
+    expect(Buffer.from(fromB).equals(Buffer.from(fromA))).toBe(true);
+    expect(fromA[1000]).toBe(1000 % 251);
   }, 60_000);
 
   it('20 runs spread over both workers with concurrency 2 each: all succeed, never more than 2 at once per worker', async () => {

@@ -15,12 +15,15 @@ export interface ModelDelegateLike {
   create: Method;
   createMany: Method;
   updateMany: Method;
+  deleteMany: Method;
 }
 
 export interface PrismaClientLike {
   scriptRunnerScript: ModelDelegateLike;
   scriptRunnerExecution: ModelDelegateLike;
   scriptRunnerLogChunk: ModelDelegateLike;
+  scriptRunnerArtifact: ModelDelegateLike;
+  scriptRunnerArtifactChunk: ModelDelegateLike;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   $transaction: (arg: any, options?: any) => Promise<any>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -63,6 +66,17 @@ export interface ExecutionRow {
   errorMessage: string | null;
   truncated: boolean;
   environment: string | null;
+  artifactCount: number;
+}
+
+export interface ArtifactRow {
+  id: string;
+  executionId: string;
+  name: string;
+  sizeBytes: number;
+  sha256: string;
+  chunkCount: number;
+  createdAt: Date;
 }
 
 export interface LogChunkRow {

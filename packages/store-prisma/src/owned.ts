@@ -12,13 +12,16 @@ export interface OwnedStoreOptions extends PrismaStoreOptions {
   migrate?: boolean;
 }
 
-export interface OwnedPrismaStore extends Store {
+/** Every optional method of the contract is implemented (artifacts, the joined script list). */
+type FullStore = Store & Required<Pick<Store, 'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact'>>;
+
+export type OwnedPrismaStore = FullStore & {
   /** Resolves when the database is migrated and ready; rejects with the reason it is not. */
   readonly ready: Promise<void>;
   /** The store's own client, for inspection and tests. */
   readonly prisma: PrismaClientLike;
   close(): Promise<void>;
-}
+};
 
 export function ownedStore(
   prisma: PrismaClientLike & { $disconnect(): Promise<void> },
@@ -56,6 +59,9 @@ export function ownedStore(
     interruptStaleExecutions: gate(inner.interruptStaleExecutions),
     appendLogs: gate(inner.appendLogs),
     readLogs: gate(inner.readLogs),
+    putArtifact: gate(inner.putArtifact),
+    listArtifacts: gate(inner.listArtifacts),
+    readArtifact: gate(inner.readArtifact),
     async close() {
       await ready.catch(() => undefined);
       await prisma.$disconnect();

@@ -23,6 +23,7 @@ import {
   type UpdateExecutionOptions,
 } from '@scriptrunner/core';
 import type { ExecutionRow, PrismaClientLike, ScriptRow } from './client.js';
+import { artifactMethods } from './artifacts.js';
 import { decodeChunk, encodeChunks } from './codec.js';
 
 export interface PrismaStoreOptions {
@@ -77,6 +78,7 @@ function toExecution(row: ExecutionRow): Execution {
     errorMessage: row.errorMessage,
     truncated: row.truncated,
     environment: row.environment ?? null,
+    artifactCount: row.artifactCount ?? 0,
   };
 }
 
@@ -125,7 +127,7 @@ function defined<T extends object>(patch: T): Partial<T> {
 export function prismaStore(
   prisma: PrismaClientLike,
   options: PrismaStoreOptions = {},
-): Store & Required<Pick<Store, 'listScriptsWithLastExecution'>> {
+): Store & Required<Pick<Store, 'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact'>> {
   const limits = { maxLines: options.maxChunkLines ?? 2_000, maxChars: options.maxChunkChars ?? 1_000_000 };
   const scripts = prisma.scriptRunnerScript;
   const executions = prisma.scriptRunnerExecution;
@@ -313,5 +315,7 @@ export function prismaStore(
       }
       return out;
     },
+
+    ...artifactMethods(prisma),
   };
 }

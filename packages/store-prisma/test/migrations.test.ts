@@ -166,8 +166,13 @@ describe('ready-made and application clients', () => {
     try {
       const store = sqliteStore({ file });
       const runner = createScriptRunner({ store, logger: quiet });
-      const script = await runner.uploadScript({ filename: 'test_embedded.py', content: 'print("kept")' });
+      // Every method of the Prisma store, gated on the migration: none left out (artifacts once were).
+      const methods = (o: object) => Object.entries(o).filter(([, v]) => typeof v === 'function').map(([k]) => k).sort();
+      expect(methods(store)).toEqual([...methods(prismaStore(store.prisma)), 'close'].sort());
+      const code = 'import os, pathlib\nprint("kept")\npathlib.Path(os.environ["SCRIPTRUNNER_OUTPUT_DIR"], "kept.txt").write_text("kept too")\n';
+      const script = await runner.uploadScript({ filename: 'test_embedded.py', content: code });
       const execution = await runner.waitFor((await runner.run(script.id)).id);
+      expect(execution.artifactCount).toBe(1);
       await runner.close();
       await store.close();
 
@@ -175,7 +180,11 @@ describe('ready-made and application clients', () => {
       const runner2 = createScriptRunner({ store: reopened, logger: quiet });
       expect((await runner2.getScript(script.id)).totalRuns).toBe(1);
       expect((await runner2.getExecution(execution.id)).status).toBe('succeeded');
-      expect((await runner2.readLogs(execution.id)).map((l) => l.text)).toEqual(['kept']);
+      expect((await runner2.readLogs(execution.id)).map((l) => l.text)).toEqual(['kept', '[scriptrunner] artifact "kept.txt" kept (8 B)']);
+      const { content } = await runner2.readArtifact(execution.id, 'kept.txt');
+      const bytes: Uint8Array[] = [];
+      for await (const chunk of content) bytes.push(chunk);
+      expect(Buffer.concat(bytes).toString()).toBe('kept too');
       const mode = (await reopened.prisma.$queryRawUnsafe('PRAGMA journal_mode')) as Array<{ journal_mode: string }>;
       expect(mode[0]!.journal_mode).toBe('wal');
       await runner2.close();

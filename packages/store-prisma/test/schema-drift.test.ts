@@ -197,7 +197,7 @@ describe('schema drift: SQLite', () => {
     try {
       const query: Query = (sql) => db.prisma.$queryRawUnsafe(sql);
       const catalog = await sqliteCatalog(query);
-      expect(catalog.size).toBe(3);
+      expect(catalog.size).toBe(5);
       expect(drift('sqlite', catalog)).toEqual([]);
     } finally {
       await db.cleanup();
@@ -225,7 +225,7 @@ describePostgres('schema drift: PostgreSQL', (suite) => {
     const db = await pgDatabase(suite.server());
     try {
       const catalog = await postgresCatalog((sql) => db.prisma.$queryRawUnsafe(sql));
-      expect(catalog.size).toBe(3);
+      expect(catalog.size).toBe(5);
       expect(drift('postgresql', catalog)).toEqual([]);
     } finally {
       await db.cleanup();

@@ -1,5 +1,6 @@
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { OUTPUT_DIR_NAME } from '../artifacts/collect.js';
 import { ScriptRunnerError } from '../errors.js';
 
 /**
@@ -29,6 +30,8 @@ export interface RunDirectory {
   tmp: string;
   /** Absolute path of the script copy. */
   scriptPath: string;
+  /** The output directory (`SCRIPTRUNNER_OUTPUT_DIR`): what the script leaves here is kept as artifacts. */
+  out: string;
 }
 
 /**
@@ -58,12 +61,14 @@ export async function createRunDirectory(
   await prepare?.(path);
   const tmp = join(path, '.tmp');
   await mkdir(tmp, { mode: 0o700 });
+  const out = join(path, OUTPUT_DIR_NAME);
+  await mkdir(out, { mode: 0o700 });
   const scriptPath = join(path, filename);
   await writeFile(scriptPath, content, { mode: 0o600 });
   if (owner) {
-    for (const p of [path, tmp, scriptPath]) await chown(p, owner.uid, owner.gid);
+    for (const p of [path, tmp, out, scriptPath]) await chown(p, owner.uid, owner.gid);
   }
-  return { path, tmp, scriptPath };
+  return { path, tmp, scriptPath, out };
 }
 
 export async function removeRunDirectory(dir: RunDirectory): Promise<void> {

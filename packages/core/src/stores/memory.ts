@@ -13,7 +13,8 @@ import type {
   Store,
   UpdateExecutionOptions,
 } from '../store.js';
-import type { Execution, Page, Script, ScriptWithLastExecution } from '../types.js';
+import type { Artifact, Execution, Page, Script, ScriptWithLastExecution } from '../types.js';
+import { artifactChunks } from './artifact-chunks.js';
 import { compareNewestFirst, decodeCursorOrThrow, encodeCursor, isAfterCursor } from './cursor.js';
 import { LogColumns } from './log-columns.js';
 import { updatableStatuses } from './transitions.js';
@@ -62,6 +63,9 @@ export function memoryStore(): Store {
   const contents = new Map<string, Uint8Array>();
   const executions = new Map<string, Execution>();
   const logs = new Map<string, LogColumns>();
+  /** executionId → name → the artifact and its pieces (each a private copy). */
+  const artifacts = new Map<string, Map<string, { artifact: Artifact; chunks: Uint8Array[] }>>();
+  const copyArtifact = (artifact: Artifact): Artifact => ({ ...artifact, createdAt: new Date(artifact.createdAt) });
 
   async function listScripts(query: ListScriptsQuery): Promise<Page<Script>> {
     const status = query.status ?? 'active';
@@ -193,6 +197,36 @@ export function memoryStore(): Store {
       const levels = query.levels && query.levels.length > 0 ? new Set(query.levels) : null;
       const streams = query.streams && query.streams.length > 0 ? new Set(query.streams) : null;
       return stored.read(executionId, query.afterSeq ?? 0, query.limit, levels, streams);
+    },
+
+    async putArtifact({ executionId, name, createdAt }, content) {
+      const cut = artifactChunks(content);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of cut.chunks) chunks.push(chunk);
+      // Only now, complete, does it replace an earlier one of that name.
+      const artifact: Artifact = { executionId, name, ...cut.totals(), createdAt: new Date(createdAt) };
+      let ofExecution = artifacts.get(executionId);
+      if (!ofExecution) artifacts.set(executionId, (ofExecution = new Map()));
+      ofExecution.set(name, { artifact, chunks });
+      return copyArtifact(artifact);
+    },
+
+    async listArtifacts(executionId) {
+      const ofExecution = artifacts.get(executionId);
+      if (!ofExecution) return [];
+      return [...ofExecution.values()].map((a) => copyArtifact(a.artifact)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    },
+
+    async readArtifact(executionId, name) {
+      const stored = artifacts.get(executionId)?.get(name);
+      if (!stored) return null;
+      const { chunks } = stored;
+      return {
+        artifact: copyArtifact(stored.artifact),
+        content: (async function* () {
+          for (const chunk of chunks) yield new Uint8Array(chunk);
+        })(),
+      };
     },
   };
 }

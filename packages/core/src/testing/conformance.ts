@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe } from 'vitest';
 import type { CreateScriptInput, Store } from '../store.js';
 import type { Script } from '../types.js';
 import { sampleScript } from './samples.js';
+import { artifactTests } from './store-artifacts.js';
 import { executionTests } from './store-executions.js';
 import { logTests } from './store-logs.js';
 import { scriptTests } from './store-scripts.js';
@@ -28,6 +29,11 @@ export interface ConformanceOptions {
   largeLogLines?: number;
   /** Per-test timeout in ms. Default 30,000. */
   timeoutMs?: number;
+  /**
+   * The store keeps artifacts (`putArtifact`, `listArtifacts`, `readArtifact`). Default true;
+   * false for a store without them, whose runs then keep no files.
+   */
+  artifacts?: boolean;
 }
 
 /** What each part of the suite works with; `store` always reaches the current test's store. */
@@ -78,5 +84,6 @@ export function runStoreConformance(
     scriptTests(suite);
     executionTests(suite);
     logTests(suite);
+    if (options.artifacts ?? true) artifactTests(suite);
   });
 }

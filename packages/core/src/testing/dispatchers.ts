@@ -53,7 +53,7 @@ const QUICK = 'import sys\nfor i in range(50):\n    print(f"line {i + 1}")\nprin
 /** The execution an event is about (null for script events). */
 function idOf(event: RunnerEvent): string | null {
   if (event.type === 'execution:log' || event.type === 'execution:progress') return event.data.executionId;
-  if (event.type === 'script:created' || event.type === 'script:archived') return null;
+  if (event.type === 'script:created' || event.type === 'script:archived' || event.type === 'script:restored') return null;
   return event.data.id;
 }
 

@@ -48,6 +48,7 @@ export function sampleExecution(scriptId: string, overrides: Partial<Execution> 
     lineCount: 0,
     errorMessage: null,
     truncated: false,
+    artifactCount: 0,
     environment: null,
     ...overrides,
   };
