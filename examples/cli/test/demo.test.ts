@@ -13,8 +13,9 @@ describe('the CLI demo (built package)', () => {
     const output = lines.filter((l) => / #\s*\d+ stdout /.test(l)).map((l) => l.replace(/^.* stdout {1,}/, ''));
     expect(output[0]).toBe('Model name: sample check');
     expect(output.at(-1)).toBe('Execution completed successfully');
-    expect(output).toHaveLength(6);
-    expect(stdout).toMatch(/succeeded — exit code 0, 6 lines in \d+ ms/);
+    expect(output).toHaveLength(7);
+    expect(stdout).toContain('[scriptrunner] artifact "day_ahead_prices.csv" kept');
+    expect(stdout).toMatch(/succeeded — exit code 0, 8 lines in \d+ ms/);
   });
 
   it('exits non-zero with a clear message for a file name the runner refuses', async () => {

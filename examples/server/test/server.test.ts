@@ -175,7 +175,13 @@ describePostgres('the demo server on PostgreSQL', (suite) => {
     const sample = (await api(demo, '/scripts')).body.items.find((s: { filename: string }) => s.filename === 'test_sample.py');
     const run = await api(demo, `/scripts/${sample.id}/executions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const execution = await finished(demo, run.body.execution.id);
-    expect(execution).toMatchObject({ status: 'succeeded', lineCount: 6 });
+    expect(execution).toMatchObject({ status: 'succeeded', lineCount: 8, artifactCount: 1 });
+    // The CSV the sample leaves, kept in PostgreSQL and downloadable.
+    const csv = await fetch(`${demo.base}/api/scripts-runner/executions/${execution.id}/artifacts/day_ahead_prices.csv`);
+    expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="day_ahead_prices.csv"/);
+    const rows = (await csv.text()).trim().split(/\r?\n/);
+    expect(rows[0]).toBe('hour,price_eur_mwh');
+    expect(rows).toHaveLength(25);
     const text = await (await fetch(`${demo.base}/api/scripts-runner/executions/${execution.id}/logs.txt`)).text();
     expect(text.split('\n')[0]).toBe('Model name: sample check');
     expect(readFileSync(join(root, '..', 'scripts', 'test_sample.py'), 'utf8')).toContain('Execution completed successfully');

@@ -7,6 +7,7 @@ import type { LogLevel, LogLine } from '@scriptrunner/core';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { AnsiText, stripAnsi } from './ansi.js';
+import { formatTimestamp, type TimestampMode } from './time.js';
 
 export interface LogLinesProps {
   lines: readonly LogLine[];
@@ -23,6 +24,46 @@ export interface LogLinesProps {
   className?: string;
   /** Text shown when there is nothing to show. */
   emptyText?: string;
+  /** Line times: none (default), wall-clock, or since `startTime`. */
+  timestamps?: TimestampMode;
+  startTime?: Date | null;
+  /**
+   * The selected line (a deep link's `#L123`): marked, and scrolled into view once it has arrived,
+   * however far down a long log it is.
+   */
+  selectedSeq?: number | null;
+  /** Called when a line number is clicked (or activated from the keyboard). */
+  onSelectLine?: (seq: number) => void;
+  /** The href of a line number's link. Default `#L<seq>`. */
+  lineHref?: (seq: number) => string;
+}
+
+/** Where the line with `seq` sits in `lines` (ascending seq), or -1. */
+function indexOfSeq(lines: readonly LogLine[], seq: number): number {
+  // Unfiltered logs are gap-free from 1: the common case costs one comparison.
+  if (lines[seq - 1]?.seq === seq) return seq - 1;
+  let low = 0;
+  let high = lines.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const at = lines[mid]!.seq;
+    if (at === seq) return mid;
+    if (at < seq) low = mid + 1;
+    else high = mid - 1;
+  }
+  return -1;
+}
+
+/** The first position in `indexes` whose line index is at least `target` (binary search). */
+function lowerBound(indexes: readonly number[], target: number): number {
+  let low = 0;
+  let high = indexes.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (indexes[mid]! < target) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** Incrementally filtered indexes: new lines are filtered as they arrive, not the whole log again. */
@@ -54,7 +95,21 @@ function useFiltered(lines: readonly LogLine[], version: number | undefined, lev
   }, [lines, version, key, lines.length]);
 }
 
-export function LogLines({ lines, version, levels, search = '', rowHeight = 20, height = 480, className, emptyText = 'No output yet.' }: LogLinesProps) {
+export function LogLines({
+  lines,
+  version,
+  levels,
+  search = '',
+  rowHeight = 20,
+  height = 480,
+  className,
+  emptyText = 'No output yet.',
+  timestamps = 'none',
+  startTime = null,
+  selectedSeq = null,
+  onSelectLine,
+  lineHref = (seq) => `#L${seq}`,
+}: LogLinesProps) {
   const filtered = useFiltered(lines, version, levels, search);
   const count = filtered ? filtered.length : lines.length;
   const scrollRef = useRef<HTMLDivElement>(null);
@@ -88,6 +143,23 @@ export function LogLines({ lines, version, levels, search = '', rowHeight = 20, 
     followingRef.current = following;
   }, [following]);
 
+  // A selected line is scrolled to once, as soon as it is among the lines (a deep link into a long
+  // log waits for the catch-up to reach it); following stops so new lines do not pull it away.
+  const scrolledTo = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    if (selectedSeq === null || scrolledTo.current === selectedSeq) return;
+    const index = indexOfSeq(lines, selectedSeq);
+    if (index < 0) return;
+    const row = filtered ? lowerBound(filtered, index) : index;
+    if (row >= count) return;
+    scrolledTo.current = selectedSeq;
+    followingRef.current = false;
+    setFollowing(false);
+    const element = scrollRef.current;
+    if (element) element.scrollTop = Math.max(0, row * rowHeight - height / 2);
+    virtualizer.scrollToIndex(row, { align: 'center' });
+  }, [selectedSeq, lines, version, filtered, count, rowHeight, height, virtualizer]);
+
   const onScroll = () => {
     const element = scrollRef.current;
     if (!element) return;
@@ -118,6 +190,9 @@ export function LogLines({ lines, version, levels, search = '', rowHeight = 20, 
         data-following={following ? 'true' : 'false'}
         role="log"
         aria-live="off"
+        aria-label="Log lines"
+        // Reachable from the keyboard: arrow keys and Page Up/Down scroll it once it has focus.
+        tabIndex={0}
       >
         {count === 0 ? <div className="sr-loglines__empty">{filtered && lines.length > 0 ? 'No lines match the filter.' : emptyText}</div> : null}
         <div style={{ height: virtualizer.getTotalSize(), width: '100%', position: 'relative' }}>
@@ -127,11 +202,24 @@ export function LogLines({ lines, version, levels, search = '', rowHeight = 20, 
             return (
               <div
                 key={line.seq}
-                className={`sr-line sr-line--${line.level} sr-line--${line.stream}`}
+                className={`sr-line sr-line--${line.level} sr-line--${line.stream}${line.seq === selectedSeq ? ' sr-line--selected' : ''}`}
                 data-seq={line.seq}
+                aria-current={line.seq === selectedSeq ? 'true' : undefined}
                 style={{ position: 'absolute', top: 0, left: 0, width: '100%', height: rowHeight, transform: `translateY(${item.start}px)` }}
               >
-                <span className="sr-line__seq">{line.seq}</span>
+                <a
+                  className="sr-line__seq"
+                  href={lineHref(line.seq)}
+                  aria-label={`Line ${line.seq}`}
+                  onClick={(event) => {
+                    if (!onSelectLine) return;
+                    event.preventDefault();
+                    onSelectLine(line.seq);
+                  }}
+                >
+                  {line.seq}
+                </a>
+                {timestamps !== 'none' ? <span className="sr-line__time">{formatTimestamp(line.time, timestamps, startTime)}</span> : null}
                 <span className="sr-line__text">
                   <AnsiText text={line.text} />
                 </span>

@@ -1,6 +1,7 @@
 /**
- * The scripts with their last status, run count and last run time; Run (with optional arguments)
- * and Archive per script. Updates live (socket lifecycle events, polling as a safety net).
+ * The scripts with their last status, run count and last run time; Run (with optional arguments),
+ * History and Archive per script; archived scripts shown on request, with Restore. Updates live
+ * (socket lifecycle events, polling as a safety net).
  */
 import type { ScriptRunnerClient, ScriptWithLastExecution } from '@scriptrunner/client';
 import type { Execution } from '@scriptrunner/core';
@@ -10,7 +11,10 @@ import { useScripts } from './hooks.js';
 
 export interface ScriptListProps {
   client?: ScriptRunnerClient;
+  /** Which scripts to list. Default: active ones, with a "Show archived" toggle that adds the archived. */
   status?: 'active' | 'archived' | 'all';
+  /** Called when a script's History is pressed (the button shows only with this). */
+  onOpenHistory?: (script: ScriptWithLastExecution) => void;
   /** Called with the queued execution after Run. */
   onRun?: (execution: Execution, script: ScriptWithLastExecution) => void;
   /** Called when a script's last execution is clicked. */
@@ -32,8 +36,10 @@ function when(date: Date | null): string {
   return sameDay ? date.toLocaleTimeString() : date.toLocaleDateString();
 }
 
-export function ScriptList({ client: clientProp, status = 'active', onRun, onOpenExecution, className }: ScriptListProps) {
+export function ScriptList({ client: clientProp, status: statusProp, onRun, onOpenExecution, onOpenHistory, className }: ScriptListProps) {
   const client = useScriptRunnerClient(clientProp);
+  const [showArchived, setShowArchived] = useState(false);
+  const status = statusProp ?? (showArchived ? 'all' : 'active');
   const { scripts, loading, error, refresh } = useScripts({ client, status });
   const [args, setArgs] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState<string | null>(null);
@@ -53,11 +59,11 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
     }
   };
 
-  const archive = async (script: ScriptWithLastExecution) => {
+  const setArchived = async (script: ScriptWithLastExecution, archived: boolean) => {
     setBusy(script.id);
     setActionError(null);
     try {
-      await client.archiveScript(script.id);
+      await (archived ? client.archiveScript(script.id) : client.restoreScript(script.id));
       await refresh();
     } catch (e) {
       setActionError(humanMessage(e));
@@ -68,10 +74,15 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
 
   return (
     <section className={['sr-scripts', className].filter(Boolean).join(' ')} aria-label="Scripts">
-      {error ? <div className="sr-error" role="alert">{humanMessage(error)}</div> : null}
+      {statusProp === undefined ? (
+        <label className="sr-filter sr-scripts__toggle">
+          <input type="checkbox" checked={showArchived} onChange={(e) => setShowArchived(e.target.checked)} /> Show archived
+        </label>
+      ) : null}
+      {error ? <div className="sr-error" role="alert">Could not load the scripts: {humanMessage(error)}</div> : null}
       {actionError ? <div className="sr-error" role="alert">{actionError}</div> : null}
       {loading ? <div className="sr-scripts__empty">Loading…</div> : null}
-      {!loading && scripts.length === 0 ? <div className="sr-scripts__empty">No scripts yet: upload one.</div> : null}
+      {!loading && !error && scripts.length === 0 ? <div className="sr-scripts__empty">No scripts yet: upload one.</div> : null}
       {scripts.length > 0 ? (
         <table className="sr-scripts__table">
           <thead>
@@ -86,9 +97,12 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
             {scripts.map((script) => {
               const last = script.lastExecution;
               return (
-                <tr key={script.id} data-script={script.filename}>
+                <tr key={script.id} data-script={script.filename} data-status={script.status}>
                   <td>
-                    <div className="sr-scripts__name">{script.filename}</div>
+                    <div className="sr-scripts__name">
+                      {script.filename}
+                      {script.status === 'archived' ? <span className="sr-scripts__archived"> (archived)</span> : null}
+                    </div>
                     {script.description ? <div className="sr-scripts__description">{script.description}</div> : null}
                   </td>
                   <td>
@@ -124,11 +138,20 @@ export function ScriptList({ client: clientProp, status = 'active', onRun, onOpe
                     >
                       Run
                     </button>
-                    {script.status === 'active' ? (
-                      <button type="button" className="sr-button" onClick={() => void archive(script)} disabled={busy === script.id} aria-label={`Archive ${script.filename}`}>
-                        Archive
+                    {onOpenHistory ? (
+                      <button type="button" className="sr-button" onClick={() => onOpenHistory(script)} aria-label={`History of ${script.filename}`}>
+                        History
                       </button>
                     ) : null}
+                    {script.status === 'active' ? (
+                      <button type="button" className="sr-button" onClick={() => void setArchived(script, true)} disabled={busy === script.id} aria-label={`Archive ${script.filename}`}>
+                        Archive
+                      </button>
+                    ) : (
+                      <button type="button" className="sr-button" onClick={() => void setArchived(script, false)} disabled={busy === script.id} aria-label={`Restore ${script.filename}`}>
+                        Restore
+                      </button>
+                    )}
                     </div>
                   </td>
                 </tr>

@@ -44,6 +44,7 @@ export function useScripts(options: UseScriptsOptions = {}) {
     const stop = client.subscribeScripts({
       onScriptCreated: () => void refresh(),
       onScriptArchived: () => void refresh(),
+      onScriptRestored: () => void refresh(),
       onExecutionQueued: () => void refresh(),
       onExecutionStarted: () => void refresh(),
       onExecutionFinished: () => void refresh(),
