@@ -8,6 +8,7 @@
  * its own OS process, as it would be on its own machine; the readers check every line.
  */
 import { spawn } from 'node:child_process';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Execution, LogLine } from '@scriptrunner/core';
@@ -52,6 +53,22 @@ interface ReaderResult {
   ms: number;
 }
 
+/**
+ * The server's own event-loop delay over a phase (it runs in this process): tells a stall of the
+ * server from time the probe lost to other processes on a busy machine.
+ */
+function loopDelay(): { stop(): string; histogram: IntervalHistogram } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  return {
+    histogram,
+    stop() {
+      histogram.disable();
+      return `server loop delay p99 ${fmt.ms(histogram.percentile(99) / 1e6)}, max ${fmt.ms(histogram.max / 1e6)}`;
+    },
+  };
+}
+
 const summary = (latencies: number[]) =>
   `p50 ${fmt.ms(percentile(latencies, 50))}, p99 ${fmt.ms(percentile(latencies, 99))}, max ${fmt.ms(Math.max(...latencies))} (${latencies.length} requests)`;
 
@@ -87,12 +104,15 @@ export const run: Row = async (ctx) => {
     const probeUrl = `${stack.baseUrl}/scripts`;
 
     // (a) idle
+    const idleLoop = loopDelay();
     const idle = load<{ latencies: number[] }>(['probe', probeUrl], 3_000);
     const idleLatencies = (await idle.done).latencies;
-    ctx.log(`idle: ${summary(idleLatencies)}`);
+    const idleDelay = idleLoop.stop();
+    ctx.log(`idle: ${summary(idleLatencies)}; ${idleDelay}`);
 
     // (b) five readers of the big log
     const rssBefore = process.memoryUsage().rss;
+    const readLoop = loopDelay();
     const probe = load<{ latencies: number[] }>(['probe', probeUrl]);
     const readStart = performance.now();
     const readers = [
@@ -108,18 +128,26 @@ export const run: Row = async (ctx) => {
     const readMs = performance.now() - readStart;
     probe.stop();
     const readLatencies = (await probe.done).latencies;
+    const readDelay = readLoop.stop();
     const rssAfterRead = process.memoryUsage().rss;
     const finished = readerResults.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<ReaderResult>).value);
     if (finished.length < readers.length) throw new CorrectnessError('responsiveness: a reader process failed');
     for (const r of finished) if (!r.ok) throw new CorrectnessError(`responsiveness: a reader got ${r.lines} lines out of order or incomplete`);
     const readerSummary = finished.map((r) => (r.complete ? `all in ${fmt.s(r.ms)}` : `${fmt.int(r.lines)} in ${fmt.s(r.ms)}`)).join(', ');
     const linesRead = finished.reduce((sum, r) => sum + r.lines, 0);
-    ctx.log(`five readers: ${summary(readLatencies)}; readers: ${readerSummary}`);
+    ctx.log(`five readers: ${summary(readLatencies)}; ${readDelay}; readers: ${readerSummary}`);
 
     // (c) the subscribe burst
-    const probe2 = load<{ latencies: number[] }>(['probe', probeUrl]);
+    const burstLoop = loopDelay();
+    const probe2 = load<{ latencies: number[]; at: number[] }>(['probe', probeUrl]);
     const rssBeforeBurst = process.memoryUsage().rss;
-    const burst = await load<{ codes: Record<string, number>; connectMs: number; burstMs: number; ackLatencies: number[] }>([
+    const burst = await load<{
+      codes: Record<string, number>;
+      connectMs: number;
+      burstMs: number;
+      ackLatencies: number[];
+      wall: { start: number; connected: number; acked: number; end: number };
+    }>([
       'burst',
       stack.origin,
       String(burstSockets),
@@ -127,9 +155,14 @@ export const run: Row = async (ctx) => {
       small.map((e) => e.id).join(','),
     ]).done;
     probe2.stop();
-    const burstLatencies = (await probe2.done).latencies;
+    const { latencies: burstLatencies, at: burstAt } = await probe2.done;
+    const burstDelay = burstLoop.stop();
     const rssAfterBurst = process.memoryUsage().rss;
-    ctx.log(`burst: ${summary(burstLatencies)}; acks ${JSON.stringify(burst.codes)} in ${fmt.s(burst.burstMs)}`);
+    // Where the slow probes fell: while the sockets connected, while they subscribed, or after.
+    const phaseOf = (t: number) => (t < burst.wall.connected ? 'connect' : t < burst.wall.acked ? 'subscribe' : 'disconnect');
+    const slow = burstLatencies.flatMap((ms, i) => (ms > TARGET_P99_MS / 2 ? [`${phaseOf(burstAt[i]!)} ${fmt.ms(ms)}`] : []));
+    ctx.log(`burst: probes over ${TARGET_P99_MS / 2} ms: ${slow.join(', ') || 'none'}`);
+    ctx.log(`burst: ${summary(burstLatencies)}; ${burstDelay}; acks ${JSON.stringify(burst.codes)} in ${fmt.s(burst.burstMs)}, connect ${fmt.s(burst.connectMs)}`);
 
     const p99Read = percentile(readLatencies, 99);
     const p99Burst = percentile(burstLatencies, 99);
@@ -142,8 +175,8 @@ export const run: Row = async (ctx) => {
         `idle; while five client processes download that log at once (2 × logs.txt, 2 × SSE from seq 0, 1 × Socket.IO subscribe from seq 0, each checked line by line); ` +
         `while ${fmt.int(burstSockets)} Socket.IO clients subscribe to 50 executions each (5 real, 45 made-up ids)`,
       measured:
-        `idle ${summary(idleLatencies)} · five readers ${summary(readLatencies)} (lines read: ${readerSummary}; ${fmt.int(linesRead / (readMs / 1000))} lines/s in all) · ` +
-        `burst ${summary(burstLatencies)} (acks: ${codes}; ack p50 ${fmt.ms(median(burst.ackLatencies))}, p99 ${fmt.ms(percentile(burst.ackLatencies, 99))})`,
+        `idle ${summary(idleLatencies)}, ${idleDelay} · five readers ${summary(readLatencies)}, ${readDelay} (lines read: ${readerSummary}; ${fmt.int(linesRead / (readMs / 1000))} lines/s in all) · ` +
+        `burst ${summary(burstLatencies)}, ${burstDelay} (connect ${fmt.s(burst.connectMs)}; acks: ${codes}; ack p50 ${fmt.ms(median(burst.ackLatencies))}, p99 ${fmt.ms(percentile(burst.ackLatencies, 99))})`,
       target: `p99 ≤ ${TARGET_P99_MS} ms while reading and during the burst`,
       met,
       reading:

@@ -36,16 +36,19 @@ function stopEarly(check) {
 
 if (mode === 'probe') {
   const latencies = [];
+  /** Wall-clock start of each request, to place a slow one in another process's phases. */
+  const at = [];
   let stop = false;
   process.on('SIGTERM', () => (stop = true));
   while (!stop) {
+    at.push(Date.now());
     const t = performance.now();
     const res = await fetch(args[0]);
     await res.arrayBuffer();
     latencies.push(performance.now() - t);
     await new Promise((r) => setTimeout(r, 50));
   }
-  out({ latencies });
+  out({ latencies, at });
 } else if (mode === 'text') {
   const check = checker(Number(args[1]));
   stopEarly(check);
@@ -94,9 +97,11 @@ if (mode === 'probe') {
 } else if (mode === 'burst') {
   const [origin, count, each, knownCsv] = args;
   const known = knownCsv.split(',');
+  const wallStart = Date.now();
   const sockets = Array.from({ length: Number(count) }, () => io(`${origin}/scriptrunner`, { transports: ['websocket'], forceNew: true, reconnection: false }));
   await Promise.all(sockets.map((s) => new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); })));
   const connectedAt = elapsed();
+  const wallConnected = Date.now();
   const codes = {};
   const acks = [];
   for (const [i, socket] of sockets.entries()) {
@@ -119,6 +124,7 @@ if (mode === 'probe') {
     }
   }
   const latencies = await Promise.all(acks);
+  const wallAcked = Date.now();
   for (const socket of sockets) socket.disconnect();
-  out({ codes, connectMs: connectedAt, burstMs: elapsed() - connectedAt, ackLatencies: latencies });
+  out({ codes, connectMs: connectedAt, burstMs: elapsed() - connectedAt, ackLatencies: latencies, wall: { start: wallStart, connected: wallConnected, acked: wallAcked, end: Date.now() } });
 }
