@@ -22,6 +22,7 @@ import { createRunDirectory, removeRunDirectory, type RunDirectory } from './pro
 import type { InstallStep, PreparedEnvironment } from './python/environments.js';
 import { checkRequiresPython, type ResolvedInterpreter } from './python/interpreter.js';
 import { parseInlineMetadata } from './python/inline-metadata.js';
+import { scriptLaunch } from './python/live.js';
 import { withRetry } from './retry.js';
 import type { Execution, LogLine, ProgressEvent, RuntimeConfig, Script } from './types.js';
 
@@ -339,14 +340,15 @@ export class ExecutionRun {
     const { runtime, execution } = this.request;
     const caps = this.caps!;
     // The output directory is the runner's to name: no layer overrides it.
-    const env = buildChildEnv(process.env, runDir.path, runDir.tmp, runtime.env, this.settings.env, this.request.env, { [OUTPUT_DIR_ENV]: runDir.out });
+    const launch = scriptLaunch(runtime, runDir.scriptPath, execution.args);
+    const env = buildChildEnv(process.env, runDir.path, runDir.tmp, launch.env, this.settings.env, this.request.env, { [OUTPUT_DIR_ENV]: runDir.out });
     // The script's own environment (its declared dependencies) when it has one, shown read-only.
     const interpreter = this.interpreter(sandbox);
     const command = this.environment?.python ?? interpreter?.command ?? runtime.command;
     const readPaths = [...(interpreter?.readPaths ?? []), ...(this.environment ? [this.environment.dir] : [])];
     const proc = await this.start(
       sandbox,
-      { command, args: [...runtime.args, runDir.scriptPath, ...execution.args], cwd: runDir.path, env },
+      { command, args: launch.args, cwd: runDir.path, env },
       { runDir: runDir.path, tmpDir: runDir.tmp, readPaths },
       this.pipeline,
     );

@@ -148,6 +148,16 @@ export interface RuntimeConfig {
   args: string[];
   /** Environment added for this runtime (after the allowlist, before the caller's env). */
   env: Record<string, string>;
+  /**
+   * Python only. `'unbuffered'` (default): `-u`, every print reaches the pipe at once and nothing
+   * printed is lost however the process dies. `'live'`: block-buffered output flushed every
+   * `liveFlushMs` by a thread — several times faster for chatty scripts, lines up to that much
+   * later; flushed on exceptions, SIGTERM/SIGHUP/SIGINT and exit, but `os._exit()`, SIGKILL or an
+   * interpreter crash lose the last interval's output.
+   */
+  buffering?: 'unbuffered' | 'live';
+  /** Flush interval of `buffering: 'live'`, 1–10000 ms. Default 20. */
+  liveFlushMs?: number;
 }
 
 /** Payload of `execution:log`: one persisted batch, never one event per line. */

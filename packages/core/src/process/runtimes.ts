@@ -42,7 +42,21 @@ export function resolveRuntimes(
     if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {
       throw new ScriptRunnerError('validation', `runtimes.${name}.args must be a list of strings`);
     }
-    result[name] = { command: merged.command, extensions: [...merged.extensions], args: [...args], env: merged.env ?? {} };
+    if (merged.buffering !== undefined && merged.buffering !== 'unbuffered' && merged.buffering !== 'live') {
+      throw new ScriptRunnerError('validation', `runtimes.${name}.buffering must be 'unbuffered' or 'live', got ${JSON.stringify(merged.buffering)}`);
+    }
+    const flushMs = merged.liveFlushMs;
+    if (flushMs !== undefined && (!Number.isInteger(flushMs) || flushMs < 1 || flushMs > 10_000)) {
+      throw new ScriptRunnerError('validation', `runtimes.${name}.liveFlushMs must be a whole number of milliseconds from 1 to 10000, got ${String(flushMs)}`);
+    }
+    result[name] = {
+      command: merged.command,
+      extensions: [...merged.extensions],
+      args: [...args],
+      env: merged.env ?? {},
+      ...(merged.buffering !== undefined ? { buffering: merged.buffering } : {}),
+      ...(flushMs !== undefined ? { liveFlushMs: flushMs } : {}),
+    };
   }
   return result;
 }
