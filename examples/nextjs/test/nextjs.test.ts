@@ -13,6 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_MISSING, chromiumAvailable, freePort, launchChromium } from '../../server/test/support/browser.js';
+import { reapWithParent } from '../../../scripts/test-support/reaper.js';
 
 const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BASE = '/api/sandbox/test-scripts';
@@ -32,11 +33,11 @@ async function startApp(): Promise<App> {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'scriptrunner-nextjs-'));
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', join(APP_DIR, 'server.ts')], {
+  const child = reapWithParent(spawn(process.execPath, ['--import', 'tsx', join(APP_DIR, 'server.ts')], {
     cwd: APP_DIR,
     env: { ...process.env, NODE_ENV: 'production', PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  }));
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await new Promise<void>((resolveReady, reject) => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describePostgres } from '../../../packages/store-prisma/test/support/databases.js';
+import { reapWithParent } from '../../../scripts/test-support/reaper.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -64,7 +65,7 @@ async function startDemo(env: Record<string, string> = {}): Promise<Demo> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sr-demo-'));
   // `node --import tsx` rather than the tsx CLI: signals reach the server itself, and a killed test
   // cannot orphan it behind a relay process.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'server.ts')], { cwd: root, env: { ...process.env, PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = reapWithParent(spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'server.ts')], { cwd: root, env: { ...process.env, PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

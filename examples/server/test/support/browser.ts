@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
+import { reapWithParent } from '../../../../scripts/test-support/reaper.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** examples/server */
@@ -87,11 +88,11 @@ export async function startDemoServer(options: { timeoutMs?: number } = {}): Pro
   let output = '';
   const { DATABASE_URL: _ignored, ...env } = process.env;
   // `node --import tsx` is what the tsx CLI does, minus its relay process: SIGTERM reaches the server itself.
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(SERVER_DIR, 'src', 'server.ts')], {
+  const child: ChildProcess = reapWithParent(spawn(process.execPath, ['--import', 'tsx', join(SERVER_DIR, 'src', 'server.ts')], {
     cwd: SERVER_DIR,
     env: { ...env, PORT: String(port), SCRIPTRUNNER_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  }));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
     child.once('exit', (code, signal) => resolveExit({ code, signal }));
   });

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { reapWithParent } from '../../../../scripts/test-support/reaper.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -25,10 +26,12 @@ export interface NodeProcess {
 
 /** Starts `file` (`web-node.ts` or `worker.ts`, next to this file) with `env` over this process's env. */
 export function startNode(name: string, file: string, env: Record<string, string>, timeoutMs = 30_000): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, file)], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = reapWithParent(
+    spawn(process.execPath, ['--import', 'tsx', join(here, file)], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const listeners = new Set<(message: NodeMessage) => void>();
   const node: NodeProcess = {
     name,

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { onAbnormalExit, reapWithParent } from '../../../../scripts/test-support/reaper.js';
 
 export const REDIS_MISSING = 'redis-server is not installed, so the BullMQ tests are skipped. Install it with: apt-get install -y redis-server';
 
@@ -51,13 +52,16 @@ async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
 
 export async function startRedis(): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'sr-redis-'));
+  const leftover = onAbnormalExit([['rm', '-rf', dir]]);
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async () => {
-    child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'],
-      { stdio: 'ignore' },
+    child = reapWithParent(
+      spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'],
+        { stdio: 'ignore' },
+      ),
     );
     await waitForPing(port);
   };
@@ -81,6 +85,7 @@ export async function startRedis(): Promise<RedisServer> {
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
+      leftover.release();
     },
   };
 }

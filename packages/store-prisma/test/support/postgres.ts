@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { onAbnormalExit, type Steps } from '../../../../scripts/test-support/reaper.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -25,6 +26,8 @@ export interface PostgresServer {
   /** postgresql://postgres@127.0.0.1:<port>/<db> — trust auth, no password. */
   url: string;
   port: number;
+  /** The server's data directory (its postmaster.pid names the server process). */
+  dataDir: string;
   /** Creates a fresh database on this server and returns its URL (for test isolation). */
   createDatabase(name?: string): Promise<string>;
   /** Stops the server process (pg_ctl stop -m immediate) but keeps the data dir, so it can be started again on the same port. */
@@ -154,16 +157,19 @@ export async function startPostgres(): Promise<PostgresServer> {
 
   // Runs a PostgreSQL binary, as the `postgres` OS user when we are root.
   // cwd is the temp dir so the unprivileged user can always stat its cwd.
+  const argvOf = (bin: string, args: string[]): string[] =>
+    asRoot ? ['runuser', '-u', 'postgres', '--', join(binDir, bin), ...args] : [join(binDir, bin), ...args];
   const run = async (bin: string, args: string[]): Promise<void> => {
-    const file = join(binDir, bin);
     const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', LANG: 'C' };
     for (const k of ['PGDATA', 'PGPORT', 'PGHOST', 'PGUSER', 'PGDATABASE', 'PGOPTIONS']) delete env[k];
-    if (asRoot) {
-      await execFileAsync('runuser', ['-u', 'postgres', '--', file, ...args], { cwd: baseDir, env });
-    } else {
-      await execFileAsync(file, args, { cwd: baseDir, env });
-    }
+    const [file, ...rest] = argvOf(bin, args);
+    await execFileAsync(file!, rest, { cwd: baseDir, env });
   };
+  // pg_ctl daemonizes the server: if this process is interrupted (Ctrl-C, a time limit, SIGKILL)
+  // nothing here stops it, so a watchdog does.
+  const removeDir: Steps = [['rm', '-rf', baseDir]];
+  const stopAndRemove: Steps = [argvOf('pg_ctl', ['stop', '-w', '-t', '30', '-m', 'immediate', '-D', dataDir]), ...removeDir];
+  const guard = onAbnormalExit(removeDir);
 
   let port = 0;
   let running = false;
@@ -180,6 +186,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       );
     }
     running = true;
+    guard.set(stopAndRemove);
     await waitForConnections();
   };
 
@@ -227,6 +234,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       }
     }
     running = false;
+    guard.set(removeDir);
   };
 
   // Serialize lifecycle operations so overlapping calls cannot interleave.
@@ -259,6 +267,7 @@ export async function startPostgres(): Promise<PostgresServer> {
         running = false;
       }
       await rm(baseDir, { recursive: true, force: true, maxRetries: 3 });
+      guard.release();
     });
     return destroyed;
   };
@@ -319,6 +328,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   return {
     url: databaseUrl(port, 'postgres'),
     port,
+    dataDir,
     async createDatabase(name?: string): Promise<string> {
       assertAlive();
       const db = name ?? `test_${Date.now().toString(36)}_${++dbCounter}_${Math.random().toString(36).slice(2, 8)}`;
