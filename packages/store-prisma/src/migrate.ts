@@ -11,6 +11,47 @@ export type Provider = 'sqlite' | 'postgresql';
 
 export interface ApplyMigrationsOptions {
   provider: Provider;
+  /**
+   * SQLite only: also give the client's connection what the store needs (see `SQLITE_SETTINGS`).
+   * Default true; false leaves the database's settings as they are.
+   */
+  sqliteSettings?: boolean;
+}
+
+/**
+ * What the store needs from SQLite, and why. WAL: log viewers read while a run writes, and a commit
+ * appends to the log instead of rewriting pages. synchronous=NORMAL: a commit waits for no disk
+ * sync (still durable across an application crash; the last commits may be lost on a power cut).
+ * busy_timeout: a second connection (another process, a migration) waits instead of failing.
+ * Without them (Prisma's defaults: rollback journal, synchronous=FULL) every log batch waits for
+ * fsync, and a run writing 100,000 lines/s runs at a fraction of that.
+ */
+export const SQLITE_SETTINGS = { journal_mode: 'wal', synchronous: 1, busy_timeout: 5000 } as const;
+
+/**
+ * Applies SQLITE_SETTINGS to the client's connection (journal_mode is kept by the file; the other
+ * two hold per connection — Prisma's better-sqlite3 adapter has one).
+ */
+export async function applySqliteSettings(prisma: PrismaClientLike): Promise<void> {
+  await prisma.$queryRawUnsafe(`PRAGMA journal_mode = ${SQLITE_SETTINGS.journal_mode.toUpperCase()}`);
+  await prisma.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SETTINGS.synchronous}`);
+  await prisma.$queryRawUnsafe(`PRAGMA busy_timeout = ${SQLITE_SETTINGS.busy_timeout}`);
+}
+
+/** What differs from SQLITE_SETTINGS on this connection, e.g. `journal_mode=delete, synchronous=2`; null when nothing. */
+export async function sqliteSettingsProblem(prisma: PrismaClientLike): Promise<string | null> {
+  const value = async (pragma: string) => {
+    const rows = (await prisma.$queryRawUnsafe(`PRAGMA ${pragma}`)) as Array<Record<string, unknown>>;
+    const row = rows[0] ?? {};
+    return String(Object.values(row)[0]).toLowerCase();
+  };
+  const problems: string[] = [];
+  const journal = await value('journal_mode');
+  // An in-memory database has no journal file to choose.
+  if (journal !== SQLITE_SETTINGS.journal_mode && journal !== 'memory') problems.push(`journal_mode=${journal}`);
+  const synchronous = Number(await value('synchronous'));
+  if (synchronous > SQLITE_SETTINGS.synchronous) problems.push(`synchronous=${synchronous === 2 ? 'FULL' : synchronous === 3 ? 'EXTRA' : synchronous}`);
+  return problems.length > 0 ? problems.join(', ') : null;
 }
 
 export interface MigrationStatus {
@@ -101,5 +142,6 @@ export async function applyMigrations(prisma: PrismaClientLike, options: ApplyMi
     );
     results.push({ name: migration.name, state });
   }
+  if (provider === 'sqlite' && options.sqliteSettings !== false) await applySqliteSettings(prisma);
   return results;
 }

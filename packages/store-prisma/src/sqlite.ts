@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/sqlite/client.js';
 import type { PrismaClientLike } from './client.js';
+import { applySqliteSettings } from './migrate.js';
 import { ownedStore, type OwnedPrismaStore, type OwnedStoreOptions } from './owned.js';
 
 export interface SqliteStoreOptions extends OwnedStoreOptions {
@@ -24,10 +25,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): OwnedPrismaStore 
   const file = resolve(options.file ?? 'scriptrunner.db');
   mkdirSync(dirname(file), { recursive: true });
   const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) });
-  return ownedStore(prisma as unknown as PrismaClientLike & { $disconnect(): Promise<void> }, 'sqlite', options, async () => {
-    // WAL lets readers (log viewers) proceed while a run writes; NORMAL sync is durable across an
-    // application crash, which is the failure an embedded store must survive.
-    await prisma.$queryRawUnsafe('PRAGMA journal_mode = WAL');
-    await prisma.$executeRawUnsafe('PRAGMA synchronous = NORMAL');
-  });
+  const client = prisma as unknown as PrismaClientLike & { $disconnect(): Promise<void> };
+  // Set before migrating too: also with `migrate: false` the store's own connection has them.
+  return ownedStore(client, 'sqlite', options, () => applySqliteSettings(client));
 }

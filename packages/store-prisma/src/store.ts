@@ -25,12 +25,42 @@ import {
 import type { ExecutionRow, PrismaClientLike, ScriptRow } from './client.js';
 import { artifactMethods } from './artifacts.js';
 import { decodeChunk, encodeChunks } from './codec.js';
+import { sqliteSettingsProblem } from './migrate.js';
 
 export interface PrismaStoreOptions {
   /** Most lines stored in one log row. Default 2,000. */
   maxChunkLines?: number;
   /** Most characters of text in one log row (a few huge lines get rows of their own). Default 1,000,000. */
   maxChunkChars?: number;
+  /** Where the store's one-time warnings go (a SQLite database without the settings it needs). Default `console`. */
+  logger?: { warn(message: string): void };
+}
+
+/**
+ * On SQLite, once: says how to fix a connection without WAL / synchronous=NORMAL (Prisma's defaults
+ * make every log batch wait for fsync). `applyMigrations` sets them; an app migrating with Prisma
+ * Migrate itself may not.
+ */
+function sqliteCheck(prisma: PrismaClientLike, logger: { warn(message: string): void }): () => void {
+  // Prisma's own record of the datasource provider (an underscore field, read defensively).
+  const provider = (prisma as { _activeProvider?: unknown })._activeProvider;
+  let done = provider !== 'sqlite';
+  return () => {
+    if (done) return;
+    done = true;
+    void sqliteSettingsProblem(prisma).then(
+      (problem) => {
+        if (problem === null) return;
+        logger.warn(
+          `[scriptrunner] prismaStore: this SQLite connection has ${problem}, so every log batch waits for a disk sync ` +
+            `(runs that print a lot slow down several times). Call applyMigrations(prisma, { provider: 'sqlite' }) at start ` +
+            `(it sets journal_mode=WAL, synchronous=NORMAL and busy_timeout on this client), or run ` +
+            `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; yourself.`,
+        );
+      },
+      () => undefined,
+    );
+  };
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -129,6 +159,7 @@ export function prismaStore(
   options: PrismaStoreOptions = {},
 ): Store & Required<Pick<Store, 'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact'>> {
   const limits = { maxLines: options.maxChunkLines ?? 2_000, maxChars: options.maxChunkChars ?? 1_000_000 };
+  const checkSqlite = sqliteCheck(prisma, options.logger ?? console);
   const scripts = prisma.scriptRunnerScript;
   const executions = prisma.scriptRunnerExecution;
   const chunks = prisma.scriptRunnerLogChunk;
@@ -273,6 +304,7 @@ export function prismaStore(
     },
 
     async appendLogs(executionId, lines) {
+      checkSqlite();
       if (lines.length === 0) return;
       const first = lines[0]!.seq;
       const last = lines[lines.length - 1]!.seq;

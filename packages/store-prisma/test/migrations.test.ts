@@ -234,3 +234,54 @@ describe('ready-made and application clients', () => {
     }
   });
 });
+
+describe('SQLite settings the store needs', () => {
+  const pragma = async (prisma: { $queryRawUnsafe(q: string): Promise<unknown> }, name: string) =>
+    String(Object.values(((await prisma.$queryRawUnsafe(`PRAGMA ${name}`)) as Array<Record<string, unknown>>)[0]!)[0]);
+
+  async function appClient() {
+    const dir = mkdtempSync(join(tmpdir(), 'sr-pragma-'));
+    const prisma = new AppClient({ adapter: new PrismaBetterSqlite3({ url: `file:${join(dir, 'app.db')}` }) });
+    return { prisma, async cleanup() { await prisma.$disconnect(); rmSync(dir, { recursive: true, force: true }); } };
+  }
+
+  it('applyMigrations sets WAL, synchronous=NORMAL and busy_timeout on the application client (unless told not to)', async () => {
+    const untouched = await appClient();
+    const tuned = await appClient();
+    try {
+      await applyMigrations(untouched.prisma, { provider: 'sqlite', sqliteSettings: false });
+      // Prisma's defaults: a rollback journal and a sync per commit.
+      expect([await pragma(untouched.prisma, 'journal_mode'), await pragma(untouched.prisma, 'synchronous')]).toEqual(['delete', '2']);
+      await applyMigrations(tuned.prisma, { provider: 'sqlite' });
+      expect(await pragma(tuned.prisma, 'journal_mode')).toBe('wal');
+      expect(await pragma(tuned.prisma, 'synchronous')).toBe('1');
+      expect(await pragma(tuned.prisma, 'busy_timeout')).toBe('5000');
+    } finally {
+      await untouched.cleanup();
+      await tuned.cleanup();
+    }
+  });
+
+  it('prismaStore on a client without them says once how to fix it; with them it says nothing', async () => {
+    for (const tuned of [false, true]) {
+      const app = await appClient();
+      const warnings: string[] = [];
+      try {
+        await applyMigrations(app.prisma, { provider: 'sqlite', sqliteSettings: tuned });
+        const runner = createScriptRunner({ store: prismaStore(app.prisma, { logger: { warn: (m) => warnings.push(m) } }), logger: quiet });
+        const script = await runner.uploadScript({ filename: 'test_pragma.py', content: 'print(1)\nprint(2)' });
+        for (let i = 0; i < 2; i++) expect((await runner.waitFor((await runner.run(script.id)).id)).status).toBe('succeeded');
+        await runner.close();
+        if (tuned) expect(warnings).toEqual([]);
+        else {
+          await expect.poll(() => warnings.length).toBe(1);
+          expect(warnings[0]).toMatch(/journal_mode=delete, synchronous=FULL/);
+          expect(warnings[0]).toContain("applyMigrations(prisma, { provider: 'sqlite' })");
+          expect(warnings[0]).toContain('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+        }
+      } finally {
+        await app.cleanup();
+      }
+    }
+  });
+});
