@@ -26,6 +26,7 @@ import { postgresStore } from '@scriptrunner/store-prisma/postgresql';
 import { sqliteStore } from '@scriptrunner/store-prisma/sqlite';
 import { startPostgres, type PostgresServer } from '../../packages/store-prisma/test/support/postgres.js';
 import { assertExactlyOnce, CorrectnessError, fmt, median, MANY_LINES, quietLogger, type Row, type BenchContext } from '../lib.js';
+import { verifyStored } from './support-process/print-workload.js';
 import { bareSpawn, manyLinesText, resolvePython, settleHeap } from './support-process/python.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -95,25 +96,6 @@ function naiveStore(prisma: AnyClient): Store {
 }
 
 // ---------------------------------------------------------------------------------- variants
-
-/** Reads every stored line back through the store and checks seqs 1..count and the exact text. */
-async function verifyStored(store: Store, executionId: string, count: number, where: string): Promise<void> {
-  const seqs: number[] = [];
-  let after = 0;
-  for (;;) {
-    const page = await store.readLogs(executionId, { afterSeq: after, limit: 10_000 });
-    if (page.length === 0) break;
-    for (const line of page) {
-      seqs.push(line.seq);
-      if (line.text !== manyLinesText(line.seq)) {
-        throw new CorrectnessError(`${where}: seq ${line.seq} stored as ${JSON.stringify(line.text)}`);
-      }
-    }
-    after = page[page.length - 1]!.seq;
-    if (seqs.length > count) break;
-  }
-  assertExactlyOnce(seqs, count, where);
-}
 
 async function verifyNaive(prisma: AnyClient, executionId: string, count: number, where: string): Promise<void> {
   const rows = (await prisma.naiveLogLine.findMany({

@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', sqlite: 'src/sqlite.ts', postgresql: 'src/postgresql.ts' },
+  // The log writer's worker is loaded by file name (new Worker(new URL(...))): an entry of its own.
+  entry: { index: 'src/index.ts', sqlite: 'src/sqlite.ts', postgresql: 'src/postgresql.ts', 'sqlite-log-writer-worker': 'src/sqlite-log-writer-worker.ts' },
   // ESM only: Prisma 7's generated client is ESM (import.meta, dynamic imports of its query
   // compiler); Node >= 20.19 can still require() this package.
   format: ['esm'],

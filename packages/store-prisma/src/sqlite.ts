@@ -11,7 +11,9 @@ import { dirname, resolve } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../generated/sqlite/client.js';
 import type { PrismaClientLike } from './client.js';
-import { applySqliteSettings } from './migrate.js';
+import { applySqliteSettings, SQLITE_SETTINGS } from './migrate.js';
+import { sqliteLogWriter } from './sqlite-log-writer.js';
+import { chunkLimits } from './store.js';
 import { ownedStore, type OwnedPrismaStore, type OwnedStoreOptions } from './owned.js';
 
 export interface SqliteStoreOptions extends OwnedStoreOptions {
@@ -27,5 +29,18 @@ export function sqliteStore(options: SqliteStoreOptions = {}): OwnedPrismaStore 
   const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) });
   const client = prisma as unknown as PrismaClientLike & { $disconnect(): Promise<void> };
   // Set before migrating too: also with `migrate: false` the store's own connection has them.
-  return ownedStore(client, 'sqlite', options, () => applySqliteSettings(client));
+  const store = ownedStore(client, 'sqlite', options, () => applySqliteSettings(client));
+  // Log batches, the hot path, are written by a worker thread with its own connection.
+  const writer = sqliteLogWriter(file, chunkLimits(options), SQLITE_SETTINGS.busy_timeout);
+  return {
+    ...store,
+    async appendLogs(executionId, lines) {
+      await store.ready;
+      return writer.append(executionId, lines);
+    },
+    async close() {
+      await writer.close();
+      await store.close();
+    },
+  };
 }

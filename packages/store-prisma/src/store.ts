@@ -24,7 +24,7 @@ import {
 } from '@scriptrunner/core';
 import type { ExecutionRow, PrismaClientLike, ScriptRow } from './client.js';
 import { artifactMethods } from './artifacts.js';
-import { decodeChunk, encodeChunks } from './codec.js';
+import { decodeChunk, encodeChunks, type ChunkLimits } from './codec.js';
 import { sqliteSettingsProblem } from './migrate.js';
 
 export interface PrismaStoreOptions {
@@ -61,6 +61,11 @@ function sqliteCheck(prisma: PrismaClientLike, logger: { warn(message: string): 
       () => undefined,
     );
   };
+}
+
+/** The rows' size limits, from the options (shared with sqliteStore's log writer). */
+export function chunkLimits(options: PrismaStoreOptions): ChunkLimits {
+  return { maxLines: options.maxChunkLines ?? 2_000, maxChars: options.maxChunkChars ?? 1_000_000 };
 }
 
 const INT32_MAX = 2_147_483_647;
@@ -158,7 +163,7 @@ export function prismaStore(
   prisma: PrismaClientLike,
   options: PrismaStoreOptions = {},
 ): Store & Required<Pick<Store, 'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact'>> {
-  const limits = { maxLines: options.maxChunkLines ?? 2_000, maxChars: options.maxChunkChars ?? 1_000_000 };
+  const limits = chunkLimits(options);
   const checkSqlite = sqliteCheck(prisma, options.logger ?? console);
   const scripts = prisma.scriptRunnerScript;
   const executions = prisma.scriptRunnerExecution;

@@ -1,8 +1,13 @@
 /**
- * The core store conformance suite against Prisma on a SQLite file and on a real PostgreSQL server.
+ * The core store conformance suite against Prisma on a SQLite file and on a real PostgreSQL server,
+ * and against sqliteStore (its log batches written by a worker thread with its own connection).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runStoreConformance } from '@scriptrunner/core/testing';
 import { prismaStore } from '../src/index.js';
+import { sqliteStore } from '../src/sqlite.js';
 import { describePostgres, pgDatabase, sqliteDatabase } from './support/databases.js';
 
 runStoreConformance(
@@ -10,6 +15,23 @@ runStoreConformance(
   async () => {
     const db = await sqliteDatabase();
     return { store: prismaStore(db.prisma), cleanup: db.cleanup };
+  },
+  { largeLogLines: 100_000 },
+);
+
+runStoreConformance(
+  'sqliteStore',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sr-sqlite-store-'));
+    const store = sqliteStore({ file: join(dir, 'store.db') });
+    await store.ready;
+    return {
+      store,
+      async cleanup() {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   },
   { largeLogLines: 100_000 },
 );

@@ -4,7 +4,10 @@
  * - One `appendLogs` in flight per execution. With the store idle, lines are flushed at the end of
  *   the read that produced them (`kick()`), so latency at low rates is one store write; while a
  *   write is in flight, new lines gather into the next batch (up to `maxBatchLines`), so throughput
- *   at high rates grows with the batch size instead of the number of writes.
+ *   at high rates grows with the batch size instead of the number of writes. A batch that follows
+ *   another waits up to COALESCE_MS to fill while it is small: with a fast store (a worker-thread
+ *   writer, the memory store) a stream otherwise became one tiny write per pipe read (26,000
+ *   writes for 1M printed lines; 3,000 with the wait, 8.7 s → 7.8 s on sqliteStore).
  * - Persist, then publish: `onPersisted` sees a batch only after the store accepted it.
  * - Backpressure: past a high-water mark of buffered lines or bytes `onBackpressure(true)` asks the
  *   caller to stop reading the child's pipes; below the low-water mark it is released again.
@@ -29,6 +32,9 @@ export interface BatcherOptions {
 }
 
 const HIGH_WATER_BYTES = 16 * 1024 * 1024;
+/** Below this many waiting lines, a batch that follows another waits COALESCE_MS to fill. */
+const COALESCE_LINES = 500;
+const COALESCE_MS = 2;
 
 export class LogBatcher {
   private nextSeq = 1;
@@ -93,7 +99,13 @@ export class LogBatcher {
   }
 
   private async flushLoop(): Promise<void> {
+    let first = true;
     while (this.pending.length > 0 && !this.failed) {
+      // Lines that arrived while the last batch was written mean a stream, not a lone line: give
+      // the next batch a moment to fill (fewer, larger writes; each costs a round trip and a
+      // wake-up whatever its size). A lone line (the store idle) is still written at once.
+      if (!first && this.pending.length < COALESCE_LINES) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
+      first = false;
       let batch: LogLine[];
       if (this.pending.length <= this.options.maxBatchLines) {
         batch = this.pending;
