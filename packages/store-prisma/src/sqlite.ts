@@ -19,6 +19,13 @@ import { ownedStore, type OwnedPrismaStore, type OwnedStoreOptions } from './own
 export interface SqliteStoreOptions extends OwnedStoreOptions {
   /** The database file, created with its folder when missing. Default `./scriptrunner.db`. */
   file?: string;
+  /**
+   * Write log batches from a worker thread with its own connection, so SQLite's synchronous
+   * inserts no longer stop the event loop (and the reading of the script's pipes). Faster for
+   * chatty scripts (docs/BENCHMARKS.md, persist-print); the host's peak memory under huge outputs
+   * is higher (1 GiB of output: about +170 MB instead of +127 MB). Default false.
+   */
+  writeLogsOffThread?: boolean;
 }
 
 export type { OwnedPrismaStore } from './owned.js';
@@ -30,6 +37,7 @@ export function sqliteStore(options: SqliteStoreOptions = {}): OwnedPrismaStore 
   const client = prisma as unknown as PrismaClientLike & { $disconnect(): Promise<void> };
   // Set before migrating too: also with `migrate: false` the store's own connection has them.
   const store = ownedStore(client, 'sqlite', options, () => applySqliteSettings(client));
+  if (!options.writeLogsOffThread) return store;
   // Log batches, the hot path, are written by a worker thread with its own connection.
   const writer = sqliteLogWriter(file, chunkLimits(options), SQLITE_SETTINGS.busy_timeout);
   return {

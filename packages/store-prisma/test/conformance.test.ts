@@ -1,6 +1,7 @@
 /**
  * The core store conformance suite against Prisma on a SQLite file and on a real PostgreSQL server,
- * and against sqliteStore (its log batches written by a worker thread with its own connection).
+ * and against sqliteStore with `writeLogsOffThread` (log batches written by a worker thread with
+ * its own connection).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,10 +21,10 @@ runStoreConformance(
 );
 
 runStoreConformance(
-  'sqliteStore',
+  'sqliteStore, log batches written off the main thread',
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sr-sqlite-store-'));
-    const store = sqliteStore({ file: join(dir, 'store.db') });
+    const store = sqliteStore({ file: join(dir, 'store.db'), writeLogsOffThread: true });
     await store.ready;
     return {
       store,

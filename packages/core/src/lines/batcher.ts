@@ -7,7 +7,8 @@
  *   at high rates grows with the batch size instead of the number of writes. A batch that follows
  *   another waits up to COALESCE_MS to fill while it is small: with a fast store (a worker-thread
  *   writer, the memory store) a stream otherwise became one tiny write per pipe read (26,000
- *   writes for 1M printed lines; 3,000 with the wait, 8.7 s → 7.8 s on sqliteStore).
+ *   writes for 1M printed lines; 3,000 with the wait: 8.7 s → 7.8 s with sqliteStore's off-thread
+ *   writer).
  * - Persist, then publish: `onPersisted` sees a batch only after the store accepted it.
  * - Backpressure: past a high-water mark of buffered lines or bytes `onBackpressure(true)` asks the
  *   caller to stop reading the child's pipes; below the low-water mark it is released again.
