@@ -444,7 +444,8 @@ suite(title, () => {
     await expect.poll(() => rows.count(), { timeout: 20_000 }).toBe(3);
     const argsShown = await history.locator('.sr-history__args').allTextContents();
     expect(argsShown).toEqual(['--day 2026-12-03 --label "wind farm"', '--day 2026-12-02 --label "wind farm"', '--day 2026-12-01 --label "wind farm"']);
-    expect(await history.locator('tbody tr .sr-status').allTextContents()).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    // The history learns each end from a lifecycle event: wait for the last one.
+    await expect.poll(() => history.locator('tbody tr .sr-status').allTextContents(), { timeout: 20_000 }).toEqual(['succeeded', 'succeeded', 'succeeded']);
     await expectAccessible(page, 'history');
 
     // Run the oldest again, from the keyboard: same arguments, and its log opens.
@@ -464,7 +465,8 @@ suite(title, () => {
     // The source, with line numbers.
     await history.getByRole('button', { name: 'View source' }).click();
     const source = history.getByLabel('Script source');
-    expect(await source.locator('.sr-source__number').allTextContents()).toEqual(['1', '2']);
+    // The source is fetched when the view opens: wait for it.
+    await expect.poll(() => source.locator('.sr-source__number').allTextContents(), { timeout: 20_000 }).toEqual(['1', '2']);
     expect(await source.textContent()).toContain('print("args", sys.argv[1:])');
   });
 
