@@ -5,10 +5,10 @@
  *   the read that produced them (`kick()`), so latency at low rates is one store write; while a
  *   write is in flight, new lines gather into the next batch (up to `maxBatchLines`), so throughput
  *   at high rates grows with the batch size instead of the number of writes. A batch that follows
- *   another waits up to COALESCE_MS to fill while it is small: with a fast store (a worker-thread
- *   writer, the memory store) a stream otherwise became one tiny write per pipe read (26,000
- *   writes for 1M printed lines; 3,000 with the wait: 8.7 s → 7.8 s with sqliteStore's off-thread
- *   writer).
+ *   another (or starts within COALESCE_MS of the last write's end) waits up to COALESCE_MS to fill
+ *   while it is small: with a fast store a stream otherwise became one tiny write per pipe read
+ *   (1M printed lines: 26,000 writes → 3,000 with sqliteStore's off-thread writer, 8.7 s → 7.8 s;
+ *   300,000 → 3,000 writes and `execution:log` events with the memory store).
  * - Persist, then publish: `onPersisted` sees a batch only after the store accepted it.
  * - Backpressure: past a high-water mark of buffered lines or bytes `onBackpressure(true)` asks the
  *   caller to stop reading the child's pipes; below the low-water mark it is released again.
@@ -44,6 +44,8 @@ export class LogBatcher {
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private paused = false;
+  /** When the last write ended (performance.now()): one that ended just now means a stream. */
+  private lastWriteEnd = Number.NEGATIVE_INFINITY;
   private failed = false;
   private readonly highWaterLines: number;
 
@@ -105,7 +107,11 @@ export class LogBatcher {
       // Lines that arrived while the last batch was written mean a stream, not a lone line: give
       // the next batch a moment to fill (fewer, larger writes; each costs a round trip and a
       // wake-up whatever its size). A lone line (the store idle) is still written at once.
-      if (!first && this.pending.length < COALESCE_LINES) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
+      // A store whose write ends before the next read (the memory store; better-sqlite3 on the event
+      // loop) leaves nothing pending after each batch, so every read began a new flush and was
+      // written alone: a write that ended just now tells a stream from a lone line there too.
+      const streaming = !first || performance.now() - this.lastWriteEnd < COALESCE_MS;
+      if (streaming && this.pending.length < COALESCE_LINES) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
       first = false;
       let batch: LogLine[];
       if (this.pending.length <= this.options.maxBatchLines) {
@@ -117,6 +123,7 @@ export class LogBatcher {
         for (const line of batch) this.pendingChars -= line.text.length;
       }
       const ok = await this.persist(batch);
+      this.lastWriteEnd = performance.now();
       if (!ok) {
         this.failed = true;
         this.pending = [];
