@@ -151,32 +151,6 @@ function newestExecutionIdsSql(count: number): TemplateStringsArray {
   return Object.assign([...parts], { raw: parts });
 }
 
-/**
- * One statement that stores a batch's chunk rows unless any line of the batch's seq range is
- * already stored (a retried batch): `INSERT … SELECT … FROM (VALUES …) WHERE NOT EXISTS (overlap)
- * RETURNING`, as a tagged template's strings so Prisma binds with each provider's placeholders
- * (CASTs because PostgreSQL cannot infer a VALUES list's types from unknown parameters). It
- * replaced a `findMany` overlap check + `createMany`: half the statements, and each Prisma call
- * costs the event loop ~0.2 ms, which the pipe reading needs (docs/BENCHMARKS.md, persist-print).
- * Values: per row the seven columns in order, then executionId, first seq, last seq.
- */
-function insertUnlessStoredSql(rows: number): TemplateStringsArray {
-  const row = ['(CAST(', ' AS TEXT), CAST(', ' AS INTEGER), CAST(', ' AS INTEGER), CAST(', ' AS INTEGER), CAST(', ' AS INTEGER), CAST(', ' AS INTEGER), CAST(', ' AS TEXT))'];
-  const parts: string[] = [
-    'INSERT INTO "scriptrunner_log_chunks" ("executionId", "firstSeq", "lastSeq", "infoCount", "warnCount", "errorCount", "lines") ' +
-      'SELECT * FROM (VALUES ' + row[0]!,
-  ];
-  for (let r = 0; r < rows; r++) {
-    // Each row's pieces after its first placeholder; rows after the first open with ", (CAST(".
-    if (r > 0) parts[parts.length - 1] += ', ' + row[0]!;
-    parts.push(...row.slice(1));
-  }
-  parts[parts.length - 1] +=
-    ') AS v WHERE NOT EXISTS (SELECT 1 FROM "scriptrunner_log_chunks" WHERE "executionId" = ';
-  parts.push(' AND "lastSeq" >= ', ' AND "firstSeq" <= ', ') RETURNING "firstSeq"');
-  return Object.assign([...parts], { raw: parts });
-}
-
 function defined<T extends object>(patch: T): Partial<T> {
   return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -339,11 +313,6 @@ export function prismaStore(
       if (lines.length === 0) return;
       const first = lines[0]!.seq;
       const last = lines[lines.length - 1]!.seq;
-      // The usual case, one statement: nothing of the batch is stored yet.
-      const rows = encodeChunks(executionId, lines, limits);
-      const values = rows.flatMap((r) => [r.executionId, r.firstSeq, r.lastSeq, r.infoCount, r.warnCount, r.errorCount, r.lines]);
-      const inserted = (await prisma.$queryRaw(insertUnlessStoredSql(rows.length), ...values, executionId, first, last)) as unknown[];
-      if (inserted.length === rows.length) return;
       // Idempotent on seq: a retried batch (or part of one) that is already stored is skipped.
       const stored = (await chunks.findMany({
         where: { executionId, lastSeq: { gte: first }, firstSeq: { lte: last } },
@@ -351,9 +320,9 @@ export function prismaStore(
       })) as Array<{ firstSeq: number; lastSeq: number }>;
       const fresh =
         stored.length === 0 ? lines : lines.filter((l) => !stored.some((c) => l.seq >= c.firstSeq && l.seq <= c.lastSeq));
-      const freshRows = encodeChunks(executionId, fresh, limits);
-      if (freshRows.length === 1) await chunks.create({ data: freshRows[0] });
-      else if (freshRows.length > 1) await chunks.createMany({ data: freshRows });
+      const rows = encodeChunks(executionId, fresh, limits);
+      if (rows.length === 1) await chunks.create({ data: rows[0] });
+      else if (rows.length > 1) await chunks.createMany({ data: rows });
     },
 
     async readLogs(executionId, query) {
