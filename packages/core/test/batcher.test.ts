@@ -26,8 +26,8 @@ function recording() {
       throw error;
     },
   });
-  const read = (count: number) => {
-    for (let i = 0; i < count; i++) batcher.add('stdout', 'info', 'x', new Date());
+  const read = (count: number, text = 'x') => {
+    for (let i = 0; i < count; i++) batcher.add('stdout', 'info', text, new Date());
     batcher.kick();
   };
   return { batches, batcher, read };
@@ -62,5 +62,17 @@ describe('log batcher', () => {
     }
     for (const outcome of outcomes) expect(['[[1],[2,3,4]]', '[[1],[2],[3,4]]']).toContain(outcome);
     expect(outcomes).toContain('[[1],[2,3,4]]');
+  });
+
+  it('does not hold back a batch of long lines (16 KiB or more waiting) even right after a write', async () => {
+    // Big batches of big strings grew the host's heap (the memory bench row): long lines go as read.
+    const { batches, batcher, read } = recording();
+    read(1);
+    await batcher.drain();
+    read(1, 'y'.repeat(20_000));
+    read(1);
+    read(1);
+    await batcher.drain();
+    expect(batches).toEqual([[1], [2], [3, 4]]);
   });
 });

@@ -6,7 +6,7 @@
  *   write is in flight, new lines gather into the next batch (up to `maxBatchLines`), so throughput
  *   at high rates grows with the batch size instead of the number of writes. A batch that follows
  *   another (or starts within COALESCE_MS of the last write's end) waits up to COALESCE_MS to fill
- *   while it is small: with a fast store a stream otherwise became one tiny write per pipe read
+ *   while it is small (in lines and characters): with a fast store a stream otherwise became one tiny write per pipe read
  *   (1M printed lines: 26,000 writes → 3,000 with sqliteStore's off-thread writer, 8.7 s → 7.8 s;
  *   300,000 → 3,000 writes and `execution:log` events with the memory store).
  * - Persist, then publish: `onPersisted` sees a batch only after the store accepted it.
@@ -36,6 +36,12 @@ const HIGH_WATER_BYTES = 16 * 1024 * 1024;
 /** Below this many waiting lines, a batch that follows another waits COALESCE_MS to fill. */
 const COALESCE_LINES = 500;
 const COALESCE_MS = 2;
+/**
+ * …and below this many characters. Long lines are written as read: batches of big strings made the
+ * host's heap grow (Prisma keeps its last ~100 debug arguments, queries included, and strings over
+ * 128 KiB live until a full GC): 1 GiB of 1 KiB lines, +111 MB with this cap, +234 MB without.
+ */
+const COALESCE_CHARS = 16_384;
 
 export class LogBatcher {
   private nextSeq = 1;
@@ -111,7 +117,7 @@ export class LogBatcher {
       // loop) leaves nothing pending after each batch, so every read began a new flush and was
       // written alone: a write that ended just now tells a stream from a lone line there too.
       const streaming = !first || performance.now() - this.lastWriteEnd < COALESCE_MS;
-      if (streaming && this.pending.length < COALESCE_LINES) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
+      if (streaming && this.pending.length < COALESCE_LINES && this.pendingChars < COALESCE_CHARS) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
       first = false;
       let batch: LogLine[];
       if (this.pending.length <= this.options.maxBatchLines) {
