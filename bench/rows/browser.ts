@@ -106,7 +106,7 @@ export const run: Row = async (ctx) => {
     if (ran.status !== 202) throw new Error(`run answered ${ran.status}: ${await ran.text()}`);
     const { execution } = (await ran.json()) as { execution: { id: string } };
     ctx.log(`${fmt.int(count)} lines at ${fmt.int(rate)} lines/s into the demo page`);
-    await page.goto(`${server!.url}/#${new URLSearchParams({ execution: execution.id, title: 'test_bench_browser.py' })}`);
+    await page.goto(`${server!.url}/?${new URLSearchParams({ script: script.id, execution: execution.id, title: 'test_bench_browser.py' })}`);
     const loadedAt = await page.evaluate(() => performance.now());
 
     // Follow the header from Node (a cheap evaluate every 100 ms) to bracket the streaming window.
