@@ -29,6 +29,11 @@ export const run: Row = async (ctx) => {
     reading:
       `A print() line costs Python ${fmt.ms((bare.print / sizes.lines) * 1000)} per 1,000 lines against ${fmt.ms((bare.write / sizes.lines) * 1000)} for write ` +
       `(the second system call of -u), and the runner reads twice as many small chunks for it; the runner is ${fmt.ratio(print.ratio)} the bare spawn for print ` +
-      `and ${fmt.ratio(write.ratio)} for write${met ? ', within the target' : `; over the ${TARGET}× target where it says no`}.`,
+      `and ${fmt.ratio(write.ratio)} for write${met ? ', within the target' : `; over the ${TARGET}× target where it says no`}. ` +
+      'Where the rest goes (CPU profile of 1M printed lines): the memory store keeps every line in the JS heap, and the collector ' +
+      "pauses for it (the pipeline row's diagnostic: ~0.1× less with a store that keeps no lines); Python, Node and the kernel's pipe " +
+      'share 2 cores, so any CPU the host spends slows the child. What would fix it: a store that keeps log text outside the JS heap ' +
+      '(the memory store is for tests and demos; the database stores keep nothing), or `buffering: \'live\'` (below), which removes ' +
+      "most of Python's own cost.",
   };
 };

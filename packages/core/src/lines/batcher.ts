@@ -6,7 +6,8 @@
  *   write is in flight, new lines gather into the next batch (up to `maxBatchLines`), so throughput
  *   at high rates grows with the batch size instead of the number of writes. A batch that follows
  *   another (or starts within COALESCE_MS of the last write's end) waits up to COALESCE_MS to fill
- *   while it is small (in lines and characters): with a fast store a stream otherwise became one tiny write per pipe read
+ *   while it is small (in lines and characters; the wait ends once it is not): with a fast store a
+ *   stream otherwise became one tiny write per pipe read
  *   (1M printed lines: 26,000 writes → 3,000 with sqliteStore's off-thread writer, 8.7 s → 7.8 s;
  *   300,000 → 3,000 writes and `execution:log` events with the memory store).
  * - Persist, then publish: `onPersisted` sees a batch only after the store accepted it.
@@ -50,6 +51,8 @@ export class LogBatcher {
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private paused = false;
+  /** Ends the wait for a batch to fill early, once it is no longer small. */
+  private filled: (() => void) | null = null;
   /** When the last write ended (performance.now()): one that ended just now means a stream. */
   private lastWriteEnd = Number.NEGATIVE_INFINITY;
   private failed = false;
@@ -76,6 +79,7 @@ export class LogBatcher {
     if (this.failed) return;
     this.pending.push(line);
     this.pendingChars += text.length;
+    if (this.filled !== null && !this.isSmall()) this.filled();
     if (!this.paused && (this.pending.length >= this.highWaterLines || this.pendingChars >= HIGH_WATER_BYTES)) {
       this.paused = true;
       this.options.onBackpressure(true);
@@ -117,7 +121,7 @@ export class LogBatcher {
       // loop) leaves nothing pending after each batch, so every read began a new flush and was
       // written alone: a write that ended just now tells a stream from a lone line there too.
       const streaming = !first || performance.now() - this.lastWriteEnd < COALESCE_MS;
-      if (streaming && this.pending.length < COALESCE_LINES && this.pendingChars < COALESCE_CHARS) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
+      if (streaming && this.isSmall()) await this.waitToFill();
       first = false;
       let batch: LogLine[];
       if (this.pending.length <= this.options.maxBatchLines) {
@@ -144,6 +148,23 @@ export class LogBatcher {
         this.release();
       }
     }
+  }
+
+  private isSmall(): boolean {
+    return this.pending.length < COALESCE_LINES && this.pendingChars < COALESCE_CHARS;
+  }
+
+  /** Up to COALESCE_MS, ended early by `add` once the batch is no longer small (so it stays small). */
+  private waitToFill(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.filled = null;
+        resolve();
+      };
+      const timer = setTimeout(done, COALESCE_MS);
+      this.filled = done;
+    });
   }
 
   private release(): void {
