@@ -64,13 +64,15 @@ export const run: Row = async (ctx) => {
           ? 'Every store keeps up with Python within its target on both workloads.'
           : `Over target: ${missed.map((r) => `${r.name} ${r.workload} ${fmt.ratio(r.ratio)} (target ${r.target}×)`).join(', ')}. ` +
             'Measured causes (CPU profiles of 1M lines): through Prisma on SQLite the event loop spends ~0.2 ms of Prisma client code per ' +
-            'statement (two per batch: the overlap check and the insert), re-prepares each statement in the adapter (0.35–0.75 s) and runs ' +
-            "the insert synchronously (1.0–1.7 s), so reading the pipes and writing take turns; sqliteStore's `writeLogsOffThread` moves " +
-            'the writes to a worker (off by default: +196 MB on the memory row\'s 1 GiB case). On PostgreSQL the event loop is idle ' +
-            '~70% of the run: the three processes (Python, Node, PostgreSQL) share 2 cores and the box is CPU-bound. One statement per ' +
-            'batch (INSERT … WHERE NOT EXISTS) measured 6.2 → 4.8 s (own client) and 6.0 → 5.45 s (PostgreSQL) for the write workload, ' +
-            'but Prisma keeps the arguments of its last ~100 debug calls — a raw query\'s values twice — which took the memory row to ' +
-            '+350 MB; what would fix it: writing log chunks below Prisma (the driver adapter\'s connection) or on a worker, as sqliteStore does.',
+            'statement (one per batch: a batch that continues the store\'s last write skips the overlap query; two per batch measured ' +
+            'write 1.62× sqliteStore, 1.64× own client), re-prepares each statement in the adapter (0.35–0.75 s) and runs the insert ' +
+            "synchronously (1.0–1.7 s), so reading the pipes and writing take turns; sqliteStore's `writeLogsOffThread` moves the writes " +
+            "to a worker (off by default: +196 MB on the memory row's 1 GiB case). On PostgreSQL the event loop is idle ~70% of the run: " +
+            'the three processes (Python, Node, PostgreSQL) share 2 cores and the box is CPU-bound. A raw one-statement insert ' +
+            '(INSERT … WHERE NOT EXISTS; write, own client 6.2 → 4.6–5.0 s) was dropped: Prisma keeps the arguments of its last ~100 debug calls — ' +
+            "a raw query's values twice — which took the memory row to +350 MB. What would fix it: writing log chunks below Prisma's " +
+            "client (the driver adapter's connection, or a worker as sqliteStore does, once its memory is under the bound) and, for " +
+            'PostgreSQL, more cores than the three processes need.',
     };
   } finally {
     await sqlite.close();
