@@ -15,7 +15,7 @@ const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 
 /** Row modules, in table order. Each exports `run: Row`. */
-const ROWS = ['pipeline', 'pipeline-print', 'persist', 'persist-print', 'live-buffered', 'latency', 'fanout', 'catchup', 'responsiveness', 'memory', 'overhead', 'environments', 'isolation', 'scaleout', 'browser'];
+const ROWS = ['pipeline', 'pipeline-print', 'persist', 'persist-print', 'live-buffered', 'latency', 'fanout', 'catchup', 'responsiveness', 'memory', 'retention', 'overhead', 'environments', 'isolation', 'scaleout', 'browser'];
 
 function version(command: string, args: string[]): string {
   try {

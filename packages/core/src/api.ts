@@ -1,6 +1,7 @@
 /** The public interface of a runner: what `createScriptRunner` returns. */
 import type { EventEmitter } from 'eventemitter3';
 import type { FollowOptions, LogFollow } from './follow.js';
+import type { SweepResult } from './retention.js';
 import type { ListExecutionsOptions, ListScriptsOptions, ReadLogsOptions, RunOptions } from './options.js';
 import type { ArtifactContent } from './store.js';
 import type { Artifact, Execution, LogLine, Page, Script, ScriptRunnerEvents, ScriptWithLastExecution } from './types.js';
@@ -55,6 +56,13 @@ export interface ScriptRunner
    * dispatcher, for every event this runner receives). Abort `signal` or call `close()` to stop.
    */
   follow(executionId: string, options?: FollowOptions): Promise<LogFollow>;
+  /**
+   * Deletes what the `retention` option lets go now, in short store calls: terminal executions
+   * past `maxAgeMs` or beyond `keepPerScript` with their log lines and artifacts, and archived
+   * scripts past `purgeArchivedScriptsAfterMs` with their executions. Never a queued or running
+   * execution. A call while a sweep runs joins it. Rejects `validation` when retention is off.
+   */
+  sweep(): Promise<SweepResult>;
   /** Stops accepting work, ends queued and running executions as `interrupted`, waits for them. */
   close(): Promise<void>;
 }

@@ -81,6 +81,12 @@ export interface Dispatcher {
   /** Every event this runner published, after the store has it; may be a promise (not awaited). */
   publish?(event: RunnerEvent): void | Promise<void>;
   /**
+   * Optional: run `sweep` (the runner's retention sweep) every `intervalMs` somewhere in the fleet,
+   * once per interval across all the runners attached to this dispatcher's deployment. Without it
+   * each runner with `retention` sweeps on its own timer. Called once, after the runner is ready.
+   */
+  scheduleSweep?(sweep: () => Promise<unknown>, intervalMs: number): void;
+  /**
    * Called by `runner.close()` first: take no new work. The runner ends its running executions
    * meanwhile (as `interrupted`) and awaits this before `close()` resolves, so it may wait for them.
    */

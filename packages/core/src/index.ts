@@ -14,6 +14,7 @@ export type {
   Logger,
 } from './runner.js';
 export type { FollowOptions, FollowItem, LogFollow } from './follow.js';
+export type { RetentionOptions, SweepResult } from './retention.js';
 export { memoryStore } from './stores/memory.js';
 /** For store authors: the keyset cursor format the built-in stores use (opaque to callers). */
 export { encodeCursor, decodeCursor, decodeCursorOrThrow } from './stores/cursor.js';
@@ -51,6 +52,8 @@ export type {
   ReadLogsQuery,
   InterruptQuery,
   ArtifactContent,
+  ExpiredExecutionsQuery,
+  DeleteProgress,
 } from './store.js';
 export type { Transport } from './transport.js';
 export type { Dispatcher, DispatchHost, DispatchRequest } from './dispatch.js';

@@ -3,6 +3,7 @@
  * a run use (internal). Everything a caller can get wrong is refused here, with a `validation`
  * error naming the option, before anything runs.
  */
+import type { RetentionOptions } from './retention.js';
 import { tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveArtifactOptions, type ArtifactOptions, type ArtifactSettings } from './artifacts/collect.js';
@@ -76,6 +77,12 @@ export interface ScriptRunnerOptions {
   classifyLine?: LineClassifier;
   /** When set, each execution also writes `<logDir>/<executionId>.log` as plain text. */
   logDir?: string;
+  /**
+   * Delete old executions (log lines and artifacts with them) and archived scripts: off unless
+   * given. Swept every `intervalMs` by this runner, or, when the dispatcher schedules sweeps (a
+   * BullMQ fleet), by one node of the fleet at a time. Needs a store with the retention methods.
+   */
+  retention?: RetentionOptions;
   /**
    * Mark executions left `queued`/`running` by a runner that died as `interrupted` at start.
    * Default true without a `dispatcher`, false with one (several runners share the store).

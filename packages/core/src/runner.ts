@@ -14,6 +14,7 @@ import type { Dispatcher, DispatchRequest } from './dispatch.js';
 import { LocalDispatcher } from './dispatchers/local.js';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { EventHub } from './events.js';
+import { resolveRetention, Sweeper, type RetentionStore, type SweepResult } from './retention.js';
 import { DEFAULT_FOLLOW_PAGE, Follower, type FollowOptions, type LogFollow } from './follow.js';
 import { Executor } from './executor.js';
 import {
@@ -37,7 +38,7 @@ import {
   type Settings,
 } from './options.js';
 import { validateEnv } from './process/env.js';
-import { checkEnvironmentName } from './python/named-environments.js';
+import { chooseEnvironment } from './python/named-environments.js';
 import { listScriptsWithLastExecution } from './script-list.js';
 import type { ArtifactContent, Store } from './store.js';
 import { memoryStore } from './stores/memory.js';
@@ -75,6 +76,7 @@ class Runner extends EventHub implements ScriptRunner {
   private readonly ready: Promise<void>;
   private closed = false;
   private closing: Promise<void> | null = null;
+  private readonly sweeper: Sweeper | null;
 
   constructor(options: ScriptRunnerOptions) {
     super();
@@ -97,6 +99,9 @@ class Runner extends EventHub implements ScriptRunner {
     this.ready = this.executor.ready;
     this.scripts = { settings: this.settings, store: this.store, call: (fn) => this.storeCall(fn), publish: (event) => this.publish(event) };
     this.dispatcher.attach(this.executor);
+    const retention = resolveRetention(options.retention, this.store);
+    this.sweeper = retention && new Sweeper(retention, this.store as RetentionStore, (error) => this.reportError(error));
+    this.sweeper?.scheduleWhenReady(this.ready, this.dispatcher);
   }
 
   // ------------------------------------------------------------------ scripts
@@ -164,7 +169,7 @@ class Runner extends EventHub implements ScriptRunner {
     if (this.settings.runtimes[script.runtime] === undefined) {
       throw new ScriptRunnerError('conflict', `script ${scriptId} needs the "${script.runtime}" runtime, which is not configured`);
     }
-    const environment = this.chooseEnvironment(script, options.environment);
+    const environment = chooseEnvironment(this.settings.environments, script, options.environment);
     // Runs here cannot start without the sandbox the options ask for: say so before storing anything.
     if (this.dispatcher instanceof LocalDispatcher) await this.settings.run.sandbox;
     // Claim the waiting place before anything is stored, so a full queue leaves no trace.
@@ -223,23 +228,6 @@ class Runner extends EventHub implements ScriptRunner {
       throw new ScriptRunnerError('unavailable', `could not dispatch execution ${execution.id}: ${describeError(error)}`, { cause: error });
     }
     return execution;
-  }
-
-  /** The run's override, else the script's own choice, else the default; null for other runtimes. */
-  private chooseEnvironment(script: Script, override: string | undefined): string | null {
-    const { environments } = this.settings;
-    if (override !== undefined) return checkEnvironmentName(environments, override, script.runtime, 'environment');
-    if (script.runtime !== 'python') return null;
-    if (script.environment === null) return environments.defaultName;
-    if (!environments.commands.has(script.environment)) {
-      throw new ScriptRunnerError(
-        'validation',
-        `script ${script.id} (${script.filename}) names the environment "${script.environment}", which this runner does not have ` +
-          `(${[...environments.commands.keys()].join(', ')}): configure it, or pass environment to run it in another`,
-        { details: { field: 'environment', scriptId: script.id } },
-      );
-    }
-    return script.environment;
   }
 
   async waitFor(executionId: string): Promise<Execution> {
@@ -350,6 +338,12 @@ class Runner extends EventHub implements ScriptRunner {
     return follower;
   }
 
+  async sweep(): Promise<SweepResult> {
+    await this.open();
+    if (!this.sweeper) throw new ScriptRunnerError('validation', 'sweep() needs the retention option (e.g. { retention: { maxAgeMs } })');
+    return this.storeCall(() => this.sweeper!.sweep());
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   close(): Promise<void> {
@@ -361,6 +355,7 @@ class Runner extends EventHub implements ScriptRunner {
     this.closed = true;
     this.executor.closed = true;
     await this.ready.catch(() => undefined);
+    await this.sweeper?.stop();
     // Nothing starts from here on: the dispatcher takes no new work (the local one ends its
     // waiting executions as interrupted); running ones are stopped. A dispatcher may wait for its
     // running jobs, which end below.

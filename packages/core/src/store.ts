@@ -102,6 +102,29 @@ export interface InterruptQuery {
   errorMessage: string;
 }
 
+/** Which finished executions a retention policy lets go (see `Store.listExpiredExecutions`). */
+export interface ExpiredExecutionsQuery {
+  /** Expired: finished (`finishedAt`) strictly before this instant. */
+  finishedBefore?: Date;
+  /**
+   * Expired: not among the newest `keepPerScript` executions of its script (`queuedAt`
+   * descending, then `id` descending, counting executions of every status). 0 expires every
+   * finished execution.
+   */
+  keepPerScript?: number;
+  /** At most this many ids (the runner passes 1..1000). */
+  limit: number;
+}
+
+/** What one `Store.deleteExecution` call did. */
+export type DeleteProgress =
+  /** The execution and everything of it is gone (or there was no execution with that id). */
+  | 'deleted'
+  /** Some rows were deleted and more remain: call again. */
+  | 'more'
+  /** The execution is queued or running: nothing was touched. */
+  | 'active';
+
 export interface Store {
   // ---------------------------------------------------------------- scripts
 
@@ -235,6 +258,32 @@ export interface Store {
    * holds about one chunk in memory).
    */
   readArtifact?(executionId: string, name: string): Promise<ArtifactContent | null>;
+
+  // -------------------------------------------------------------- retention
+  // Optional as a group: a runner given `retention` needs all three. None of them ever touches a
+  // queued or running execution, and each call is short (bounded rows per statement), so a sweep
+  // never holds a long lock against the runs writing meanwhile.
+
+  /**
+   * Ids of terminal executions that match any given rule of the query (a rule left out matches
+   * nothing; no rule, no ids), oldest `queuedAt` first, at most `limit`. Never a queued or running
+   * execution, whatever its age or rank.
+   */
+  listExpiredExecutions?(query: ExpiredExecutionsQuery): Promise<string[]>;
+
+  /**
+   * Deletes one terminal execution with its log lines and artifacts, at most about `maxRows`
+   * stored rows per call (the log and artifact bytes go in slices; the execution row goes last,
+   * so an execution is listed until all of it is gone and a sweep interrupted midway resumes on
+   * the next). `active` (nothing touched) when it is queued or running.
+   */
+  deleteExecution?(id: string, options: { maxRows: number }): Promise<DeleteProgress>;
+
+  /**
+   * Deletes an archived script (row and bytes) that has no executions left; returns whether it
+   * did. An active script, or one with executions, is kept (`false`); so is an unknown id.
+   */
+  deleteScript?(id: string): Promise<boolean>;
 
   /** Releases connections or files the store opened itself. Optional. */
   close?(): Promise<void>;

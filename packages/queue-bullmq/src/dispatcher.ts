@@ -35,6 +35,7 @@ import {
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { decodeEvent, encodeEvent } from './events.js';
+import { SweepSchedule } from './sweeps.js';
 
 /** `redis://[:password@]host:port[/db]`, or ioredis options (`{ host, port, password, db, tls }`). */
 export type RedisConnection = string | RedisOptions;
@@ -225,6 +226,7 @@ class BullmqDispatcher implements Dispatcher {
   /** Web nodes: the next look for active jobs without a lock. */
   private scanTimer: NodeJS.Timeout | null = null;
   private readonly claimPrefix: string;
+  private sweeps: SweepSchedule | null = null;
 
   constructor(
     private readonly settings: Settings,
@@ -283,6 +285,14 @@ class BullmqDispatcher implements Dispatcher {
 
   release(): void {
     this.admitted = Math.max(0, this.admitted - 1);
+  }
+
+  /** One node of the deployment sweeps per interval (see sweeps.ts). */
+  scheduleSweep(sweep: () => Promise<unknown>, intervalMs: number): void {
+    if (this.closing !== null || this.sweeps !== null) return;
+    const { redis, queueName, prefix } = this.settings;
+    this.sweeps = new SweepSchedule(bullmqConnection(redis), queueName, prefix, (where, error) => this.reportOnce(where, error));
+    this.sweeps.start(sweep, intervalMs);
   }
 
   async dispatch(request: DispatchRequest): Promise<void> {
@@ -385,6 +395,7 @@ class BullmqDispatcher implements Dispatcher {
     if (connections === null) return;
     const { queue, publisher, subscriber } = connections;
     if (this.scanTimer) clearTimeout(this.scanTimer);
+    await bounded(this.sweeps?.close() ?? Promise.resolve(), WORKER_CLOSE_MS, () => undefined);
     // The worker waits for its running jobs (the runner ends them as interrupted meanwhile), so
     // their last events are published before the publisher goes.
     // Bounded too: with Redis away, BullMQ cannot move the finished jobs and would wait on it.

@@ -2,18 +2,15 @@
  * A store that owns its PrismaClient: it migrates the database before the first call and
  * disconnects on close(). Shared by sqliteStore() and postgresStore().
  */
-import type { Store } from '@scriptrunner/core';
 import type { PrismaClientLike } from './client.js';
 import { applyMigrations, type Provider } from './migrate.js';
-import { prismaStore, type PrismaStoreOptions } from './store.js';
+import { prismaStore, type FullStore, type PrismaStoreOptions } from './store.js';
 
 export interface OwnedStoreOptions extends PrismaStoreOptions {
   /** Apply the package's migrations before the first call. Default true. */
   migrate?: boolean;
 }
 
-/** Every optional method of the contract is implemented (artifacts, the joined script list). */
-type FullStore = Store & Required<Pick<Store, 'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact'>>;
 
 export type OwnedPrismaStore = FullStore & {
   /** Resolves when the database is migrated and ready; rejects with the reason it is not. */
@@ -62,6 +59,9 @@ export function ownedStore(
     putArtifact: gate(inner.putArtifact),
     listArtifacts: gate(inner.listArtifacts),
     readArtifact: gate(inner.readArtifact),
+    listExpiredExecutions: gate(inner.listExpiredExecutions),
+    deleteExecution: gate(inner.deleteExecution),
+    deleteScript: gate(inner.deleteScript),
     async close() {
       await ready.catch(() => undefined);
       await prisma.$disconnect();

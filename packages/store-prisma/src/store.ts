@@ -24,6 +24,7 @@ import {
 } from '@scriptrunner/core';
 import type { ExecutionRow, LogChunkRow, PrismaClientLike, ScriptRow } from './client.js';
 import { artifactMethods } from './artifacts.js';
+import { retentionMethods } from './retention.js';
 import { decodeChunk, encodeChunks, type ChunkLimits } from './codec.js';
 import { sqliteSettingsProblem } from './migrate.js';
 
@@ -162,6 +163,15 @@ function defined<T extends object>(patch: T): Partial<T> {
   return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** A store with every optional method of the contract (the joined script list, artifacts, retention). */
+export type FullStore = Store &
+  Required<
+    Pick<
+      Store,
+      'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact' | 'listExpiredExecutions' | 'deleteExecution' | 'deleteScript'
+    >
+  >;
+
 /**
  * A Store on your own PrismaClient. The client is yours: the store never connects, disconnects or
  * migrates it (use `applyMigrations` or `prisma migrate deploy` once).
@@ -169,7 +179,7 @@ function defined<T extends object>(patch: T): Partial<T> {
 export function prismaStore(
   prisma: PrismaClientLike,
   options: PrismaStoreOptions = {},
-): Store & Required<Pick<Store, 'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact'>> {
+): FullStore {
   const limits = chunkLimits(options);
   const checkSqlite = sqliteCheck(prisma, options.logger ?? console);
   const scripts = prisma.scriptRunnerScript;
@@ -385,5 +395,6 @@ export function prismaStore(
     },
 
     ...artifactMethods(prisma),
+    ...retentionMethods(prisma),
   };
 }

@@ -6,7 +6,7 @@
  * so a typo is a `validation` error at upload or `run()`, not a failed run later.
  */
 import { ScriptRunnerError } from '../errors.js';
-import type { RuntimeConfig } from '../types.js';
+import type { RuntimeConfig, Script } from '../types.js';
 
 /** One named environment: the interpreter its scripts run on (a venv's `bin/python`, a pyenv build…). */
 export interface PythonEnvironment {
@@ -84,4 +84,20 @@ export function checkEnvironmentName(
     throw invalid(`${where}: no environment is named "${shown}"; this runner has ${[...environments.commands.keys()].join(', ')}`, line);
   }
   return name;
+}
+
+/** The run's override, else the script's own choice, else the default; null for other runtimes. */
+export function chooseEnvironment(environments: PythonEnvironments, script: Script, override: string | undefined): string | null {
+  if (override !== undefined) return checkEnvironmentName(environments, override, script.runtime, 'environment');
+  if (script.runtime !== 'python') return null;
+  if (script.environment === null) return environments.defaultName;
+  if (!environments.commands.has(script.environment)) {
+    throw new ScriptRunnerError(
+      'validation',
+      `script ${script.id} (${script.filename}) names the environment "${script.environment}", which this runner does not have ` +
+        `(${[...environments.commands.keys()].join(', ')}): configure it, or pass environment to run it in another`,
+      { details: { field: 'environment', scriptId: script.id } },
+    );
+  }
+  return script.environment;
 }

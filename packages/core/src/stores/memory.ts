@@ -5,6 +5,7 @@
 import type {
   CreateScriptInput,
   ExecutionPatch,
+  ExpiredExecutionsQuery,
   InterruptQuery,
   ListExecutionsQuery,
   ListScriptsQuery,
@@ -13,7 +14,7 @@ import type {
   Store,
   UpdateExecutionOptions,
 } from '../store.js';
-import type { Artifact, Execution, Page, Script, ScriptWithLastExecution } from '../types.js';
+import { isTerminalStatus, type Artifact, type Execution, type Page, type Script, type ScriptWithLastExecution } from '../types.js';
 import { artifactChunks } from './artifact-chunks.js';
 import { compareNewestFirst, decodeCursorOrThrow, encodeCursor, isAfterCursor } from './cursor.js';
 import { LogColumns } from './log-columns.js';
@@ -228,5 +229,56 @@ export function memoryStore(): Store {
         })(),
       };
     },
+
+    async listExpiredExecutions(query: ExpiredExecutionsQuery) {
+      return expiredExecutions([...executions.values()], query);
+    },
+
+    async deleteExecution(id) {
+      const execution = executions.get(id);
+      if (!execution) return 'deleted';
+      if (!isTerminalStatus(execution.status)) return 'active';
+      // Each is one map entry here: nothing to slice.
+      logs.delete(id);
+      artifacts.delete(id);
+      executions.delete(id);
+      return 'deleted';
+    },
+
+    async deleteScript(id) {
+      const script = scripts.get(id);
+      if (!script || script.status !== 'archived') return false;
+      for (const execution of executions.values()) if (execution.scriptId === id) return false;
+      scripts.delete(id);
+      contents.delete(id);
+      return true;
+    },
   };
+}
+
+/** `Store.listExpiredExecutions` over a list of executions (the memory store's, or a test's). */
+export function expiredExecutions(all: readonly Execution[], query: ExpiredExecutionsQuery): string[] {
+  const { finishedBefore, keepPerScript } = query;
+  const beyondKeep = new Set<string>();
+  if (keepPerScript !== undefined) {
+    const byScript = new Map<string, Execution[]>();
+    for (const execution of all) {
+      const list = byScript.get(execution.scriptId);
+      if (list) list.push(execution);
+      else byScript.set(execution.scriptId, [execution]);
+    }
+    for (const list of byScript.values()) {
+      list.sort((a, b) => compareNewestFirst(a.queuedAt.getTime(), a.id, b.queuedAt.getTime(), b.id));
+      for (const execution of list.slice(keepPerScript)) beyondKeep.add(execution.id);
+    }
+  }
+  return all
+    .filter(
+      (e) =>
+        isTerminalStatus(e.status) &&
+        ((finishedBefore !== undefined && e.finishedAt !== null && e.finishedAt.getTime() < finishedBefore.getTime()) || beyondKeep.has(e.id)),
+    )
+    .sort((a, b) => compareNewestFirst(b.queuedAt.getTime(), b.id, a.queuedAt.getTime(), a.id))
+    .slice(0, query.limit)
+    .map((e) => e.id);
 }

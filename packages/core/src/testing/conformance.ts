@@ -14,6 +14,7 @@ import { sampleScript } from './samples.js';
 import { artifactTests } from './store-artifacts.js';
 import { executionTests } from './store-executions.js';
 import { logTests } from './store-logs.js';
+import { retentionTests } from './store-retention.js';
 import { scriptTests } from './store-scripts.js';
 
 export { sampleExecution, sampleLines, sampleScript } from './samples.js';
@@ -34,6 +35,11 @@ export interface ConformanceOptions {
    * false for a store without them, whose runs then keep no files.
    */
   artifacts?: boolean;
+  /**
+   * The store has the retention methods (`listExpiredExecutions`, `deleteExecution`,
+   * `deleteScript`). Default true; false for a store without them (a runner refuses `retention`).
+   */
+  retention?: boolean;
 }
 
 /** What each part of the suite works with; `store` always reaches the current test's store. */
@@ -85,5 +91,6 @@ export function runStoreConformance(
     executionTests(suite);
     logTests(suite);
     if (options.artifacts ?? true) artifactTests(suite);
+    if (options.retention ?? true) retentionTests(suite);
   });
 }
