@@ -2,6 +2,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { FollowOptions, LogFollow } from './follow.js';
 import type { SweepResult } from './retention.js';
+import type { HealthReport, RunnerStats } from './observe.js';
 import type { ListExecutionsOptions, ListScriptsOptions, ReadLogsOptions, RunOptions } from './options.js';
 import type { ArtifactContent } from './store.js';
 import type { Artifact, Execution, LogLine, Page, Script, ScriptRunnerEvents, ScriptWithLastExecution } from './types.js';
@@ -63,6 +64,18 @@ export interface ScriptRunner
    * execution. A call while a sweep runs joins it. Rejects `validation` when retention is off.
    */
   sweep(): Promise<SweepResult>;
+  /**
+   * What this runner holds now, for gauges: executions running here, executions waiting to start
+   * (its own queue, or the fleet's with BullMQ; null when the dispatcher cannot tell within 2 s),
+   * and how scripts are isolated.
+   */
+  stats(): Promise<RunnerStats>;
+  /**
+   * Whether the runner can work: the store answers (and, with BullMQ, Redis), each within
+   * `timeoutMs` (default 2,000). Never rejects and never takes longer than the timeout: a check
+   * that fails or hangs is reported in the result (`ok: false` with the reason).
+   */
+  health(options?: { timeoutMs?: number }): Promise<HealthReport>;
   /** Stops accepting work, ends queued and running executions as `interrupted`, waits for them. */
   close(): Promise<void>;
 }

@@ -80,6 +80,10 @@ export interface Dispatcher {
   cancel(executionId: string): Promise<void>;
   /** Every event this runner published, after the store has it; may be a promise (not awaited). */
   publish?(event: RunnerEvent): void | Promise<void>;
+  /** Optional: how many executions wait to start in this dispatcher's queue (for `runner.stats()`). */
+  queued?(): Promise<number>;
+  /** Optional: resolves when what the dispatcher depends on answers (e.g. Redis), rejects with why not. */
+  health?(): Promise<void>;
   /**
    * Optional: run `sweep` (the runner's retention sweep) every `intervalMs` somewhere in the fleet,
    * once per interval across all the runners attached to this dispatcher's deployment. Without it

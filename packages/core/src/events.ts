@@ -7,6 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { Dispatcher } from './dispatch.js';
 import { describeError } from './errors.js';
 import { FollowRegistry } from './follow.js';
+import { notify, type RunnerObserver } from './observe.js';
 import type { Logger } from './options.js';
 import type { Transport } from './transport.js';
 import type { RunnerEvent, ScriptRunnerEvents } from './types.js';
@@ -19,6 +20,7 @@ export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
 
   protected abstract readonly logger: Logger;
   protected abstract readonly transports: Transport[];
+  protected abstract readonly observers: readonly RunnerObserver[];
   protected abstract readonly dispatcher: Dispatcher;
 
   /**
@@ -34,6 +36,7 @@ export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
   /** To this runner's listeners and transports, not to the other nodes (the dispatcher). */
   protected publishHere(event: RunnerEvent): Promise<void> {
     this.emitLocal(event);
+    notify(this.observers, (o) => o.published?.(event));
     const paced: Promise<void>[] = [];
     for (const transport of this.transports) {
       const delivered = this.deliver(() => transport.publish(event));
@@ -77,6 +80,7 @@ export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
 
   protected reportError(error: unknown): void {
     const err = error instanceof Error ? error : new Error(String(error));
+    notify(this.observers, (o) => o.error?.(err));
     if (this.listenerCount('error') > 0) {
       try {
         this.emit('error', err);

@@ -67,6 +67,11 @@ export class Executor implements DispatchHost {
     return this.tracked.get(executionId)?.done;
   }
 
+  /** Executions handed to this runner and not over yet. */
+  get runningCount(): number {
+    return this.tracked.size;
+  }
+
   /** Lines stored so far of an execution running here. */
   liveLineCount(executionId: string): number | undefined {
     return this.tracked.get(executionId)?.run?.persistedLineCount;

@@ -4,6 +4,7 @@
  * error naming the option, before anything runs.
  */
 import type { RetentionOptions } from './retention.js';
+import { observedStore, type RunnerObserver } from './observe.js';
 import { tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveArtifactOptions, type ArtifactOptions, type ArtifactSettings } from './artifacts/collect.js';
@@ -41,6 +42,11 @@ export interface ScriptRunnerOptions {
   store?: Store;
   /** Receive every published event after the store has it (e.g. the Socket.IO adapter). */
   transports?: Transport[];
+  /**
+   * See what the runner does, for monitoring (e.g. `scriptRunnerMetrics()` from @scriptrunner/metrics):
+   * store call durations, this runner's own events, sweeps, errors. Never awaited; never break a run.
+   */
+  observers?: RunnerObserver[];
   /** Executions running at once. Default 2. */
   concurrency?: number;
   /** Executions waiting beyond `concurrency`; more makes `run` reject with `queue_full`. Default 100. */
@@ -213,6 +219,7 @@ export interface Settings {
   store: Store;
   ownsStore: boolean;
   transports: Transport[];
+  observers: RunnerObserver[];
   runtimes: Record<string, RuntimeConfig>;
   environments: PythonEnvironments;
   upload: Required<UploadOptions>;
@@ -322,7 +329,9 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     }
     logger.warn('[scriptrunner] prlimit (util-linux) is not on PATH: scripts run without resource limits.');
   }
-  const store = options.store ?? defaultStore();
+  const observers = [...(options.observers ?? [])];
+  // Timed for the observers (a Proxy: the store's own optional methods show as they are).
+  const store = observedStore(options.store ?? defaultStore(), observers);
   const workDir = resolve(options.workDir ?? join(tmpdir(), 'scriptrunner'));
   const ownsWorkDir = options.workDir === undefined;
   const sandbox = resolveSandboxUser({
@@ -404,6 +413,7 @@ export function resolveSettings(options: ScriptRunnerOptions, logger: Logger, de
     store,
     ownsStore: options.store === undefined,
     transports: [...(options.transports ?? [])],
+    observers,
     runtimes,
     environments,
     upload: {

@@ -14,6 +14,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from './dispatch.js';
 import { ScriptRunnerError } from './errors.js';
+import { notify, type RunnerObserver } from './observe.js';
 import type { Store } from './store.js';
 
 export interface RetentionOptions {
@@ -98,14 +99,20 @@ export class Sweeper {
     private readonly settings: RetentionSettings,
     private readonly store: RetentionStore,
     private readonly report: (error: unknown) => void,
+    private readonly observers: readonly RunnerObserver[] = [],
   ) {}
 
   /** One sweep; a call while one runs joins it. */
   sweep(): Promise<SweepResult> {
     if (this.stopped) return Promise.reject(new ScriptRunnerError('closed', 'the runner is closed'));
-    this.running ??= this.sweepOnce().finally(() => {
-      this.running = null;
-    });
+    this.running ??= this.sweepOnce()
+      .then((result) => {
+        notify(this.observers, (o) => o.swept?.(result));
+        return result;
+      })
+      .finally(() => {
+        this.running = null;
+      });
     return this.running;
   }
 

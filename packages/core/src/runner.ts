@@ -9,11 +9,12 @@
  */
 import type { ScriptRunner } from './api.js';
 import { checkArtifactName, listArtifactsOf, readArtifactOf } from './artifacts/read.js';
-import { nanoid } from 'nanoid';
-import type { Dispatcher, DispatchRequest } from './dispatch.js';
+import type { Dispatcher } from './dispatch.js';
 import { LocalDispatcher } from './dispatchers/local.js';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { EventHub } from './events.js';
+import { queueExecution } from './queue-execution.js';
+import { notify, RunnerMonitor, type HealthReport, type RunnerObserver, type RunnerStats } from './observe.js';
 import { resolveRetention, Sweeper, type RetentionStore, type SweepResult } from './retention.js';
 import { DEFAULT_FOLLOW_PAGE, Follower, type FollowOptions, type LogFollow } from './follow.js';
 import { Executor } from './executor.js';
@@ -77,11 +78,14 @@ class Runner extends EventHub implements ScriptRunner {
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly sweeper: Sweeper | null;
+  protected readonly observers: readonly RunnerObserver[];
+  private readonly monitor: RunnerMonitor;
 
   constructor(options: ScriptRunnerOptions) {
     super();
     this.logger = options.logger ?? console;
     this.settings = resolveSettings(options, this.logger, memoryStore);
+    this.observers = this.settings.observers;
     this.store = this.settings.store;
     this.transports = [...this.settings.transports];
     if (this.settings.logDir !== null) this.transports.push(logFileTransport(this.settings.logDir));
@@ -100,8 +104,16 @@ class Runner extends EventHub implements ScriptRunner {
     this.scripts = { settings: this.settings, store: this.store, call: (fn) => this.storeCall(fn), publish: (event) => this.publish(event) };
     this.dispatcher.attach(this.executor);
     const retention = resolveRetention(options.retention, this.store);
-    this.sweeper = retention && new Sweeper(retention, this.store as RetentionStore, (error) => this.reportError(error));
+    this.sweeper = retention && new Sweeper(retention, this.store as RetentionStore, (error) => this.reportError(error), this.observers);
     this.sweeper?.scheduleWhenReady(this.ready, this.dispatcher);
+    this.monitor = new RunnerMonitor({
+      store: this.store,
+      dispatcher: this.dispatcher,
+      running: () => this.executor.runningCount,
+      sandbox: this.settings.run.sandbox,
+      isOpen: () => !this.closed,
+    });
+    notify(this.observers, (o) => o.attach?.(this));
   }
 
   // ------------------------------------------------------------------ scripts
@@ -172,62 +184,17 @@ class Runner extends EventHub implements ScriptRunner {
     const environment = chooseEnvironment(this.settings.environments, script, options.environment);
     // Runs here cannot start without the sandbox the options ask for: say so before storing anything.
     if (this.dispatcher instanceof LocalDispatcher) await this.settings.run.sandbox;
-    // Claim the waiting place before anything is stored, so a full queue leaves no trace.
-    await this.dispatcher.admit?.();
-    let execution: Execution;
-    const queuedAt = new Date();
-    try {
-      execution = await this.storeCall(() =>
-        this.store.createExecution({
-          id: nanoid(),
-          scriptId,
-          status: 'queued',
-          args,
-          exitCode: null,
-          signal: null,
-          queuedAt,
-          startedAt: null,
-          finishedAt: null,
-          durationMs: null,
-          lineCount: 0,
-          errorMessage: null,
-          truncated: false,
-          environment,
-          artifactCount: 0,
-        }),
-      );
-    } catch (error) {
-      this.dispatcher.release?.();
-      throw error;
-    }
-    try {
-      await this.storeCall(() => this.store.recordRun(scriptId, queuedAt));
-      if (this.closed) throw new ScriptRunnerError('closed', 'the runner was closed before the execution was queued');
-    } catch (error) {
-      // The row exists but will never run: end it so nobody waits on it.
-      this.dispatcher.release?.();
-      const closed = error instanceof ScriptRunnerError && error.code === 'closed';
-      await this.executor.endQueued(
-        execution,
-        closed ? 'interrupted' : 'failed',
-        closed ? 'the runner was closed before it started' : `could not record the run: ${describeError(error)}`,
-      );
-      throw error;
-    }
-    await this.publish({ type: 'execution:queued', data: execution });
-    if (this.dispatcher instanceof LocalDispatcher) this.executor.queuedHere(execution);
-    const request: DispatchRequest = { executionId: execution.id };
-    // Only a timeout the caller chose travels: otherwise the runner that runs it applies its own.
-    if (options.timeoutMs !== undefined) request.timeoutMs = options.timeoutMs;
-    if (env !== undefined) request.env = env;
-    try {
-      await this.dispatcher.dispatch(request);
-    } catch (error) {
-      await this.executor.endQueued(execution, 'failed', `could not dispatch the execution: ${describeError(error)}`);
-      if (error instanceof ScriptRunnerError) throw error;
-      throw new ScriptRunnerError('unavailable', `could not dispatch execution ${execution.id}: ${describeError(error)}`, { cause: error });
-    }
-    return execution;
+    return queueExecution(
+      {
+        store: this.store,
+        dispatcher: this.dispatcher,
+        executor: this.executor,
+        call: (fn) => this.storeCall(fn),
+        publish: (event) => this.publish(event),
+        isClosed: () => this.closed,
+      },
+      { scriptId, args, environment, env, timeoutMs: options.timeoutMs },
+    );
   }
 
   async waitFor(executionId: string): Promise<Execution> {
@@ -342,6 +309,14 @@ class Runner extends EventHub implements ScriptRunner {
     await this.open();
     if (!this.sweeper) throw new ScriptRunnerError('validation', 'sweep() needs the retention option (e.g. { retention: { maxAgeMs } })');
     return this.storeCall(() => this.sweeper!.sweep());
+  }
+
+  stats(): Promise<RunnerStats> {
+    return this.monitor.stats();
+  }
+
+  health(options: { timeoutMs?: number } = {}): Promise<HealthReport> {
+    return this.monitor.health(positiveInt(options.timeoutMs, 2000, 'timeoutMs', 1, 60_000));
   }
 
   // ---------------------------------------------------------------- lifecycle

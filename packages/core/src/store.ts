@@ -285,6 +285,12 @@ export interface Store {
    */
   deleteScript?(id: string): Promise<boolean>;
 
+  /**
+   * Optional: resolves when the database answers (e.g. `SELECT 1`), for health checks. Without it
+   * `runner.health()` reads an execution that does not exist.
+   */
+  ping?(): Promise<void>;
+
   /** Releases connections or files the store opened itself. Optional. */
   close?(): Promise<void>;
 }

@@ -21,6 +21,7 @@ import { badRequest, errorResponse, HttpError, jsonResponse, toErrorResponse } f
 import { readUploadForm } from './multipart.js';
 import { crossSiteReason } from './origin.js';
 import { attachment, checkedId, queryEnum, queryInt, queryList, queryString, withCursor } from './params.js';
+import { operationRoutes } from './operations.js';
 import { sseEvents } from './sse.js';
 import type { HttpRequest, HttpResponse, RouteOptions, ScriptRunnerAction, ScriptRunnerResource } from './types.js';
 
@@ -38,7 +39,7 @@ const NOSNIFF = { 'X-Content-Type-Options': 'nosniff' };
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One request as a route sees it. */
-interface Context<Native> {
+export interface Context<Native> {
   req: HttpRequest<Native>;
   params: string[];
   allow(action: ScriptRunnerAction, resource: ScriptRunnerResource): Promise<void>;
@@ -46,7 +47,7 @@ interface Context<Native> {
 
 type Handler<Native> = (ctx: Context<Native>) => Promise<HttpResponse>;
 
-interface Route<Native> {
+export interface Route<Native> {
   method: 'GET' | 'POST' | 'DELETE';
   /** Path segments; `:id` captures one. */
   segments: string[];
@@ -334,6 +335,7 @@ export function createRouteHandler<Native>(
         };
       },
     },
+    ...operationRoutes<Native>(runner, options),
   ];
 
   async function allowFor(req: HttpRequest<Native>, action: ScriptRunnerAction, resource: ScriptRunnerResource): Promise<void> {

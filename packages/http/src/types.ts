@@ -17,7 +17,11 @@ export type ScriptRunnerAction =
   | 'execution:cancel'
   | 'execution:logs'
   /** List an execution's artifacts and download them. */
-  | 'execution:artifacts';
+  | 'execution:artifacts'
+  /** `GET /metrics` (only mounted with the `metrics` option). */
+  | 'metrics:read'
+  /** `GET /health`. */
+  | 'health:read';
 
 /** What a route acts on: the ids in its path or query, when it has them. */
 export interface ScriptRunnerResource {
@@ -77,6 +81,14 @@ export interface RouteOptions<Native> {
   retryAfterSeconds?: number;
   /** A request body (upload, run) must arrive within this time; a trickling one gets 408. Default 60,000 ms. */
   bodyTimeoutMs?: number;
+  /**
+   * Serve `GET /metrics` with these (e.g. `scriptRunnerMetrics()` from @scriptrunner/metrics, the
+   * same object given to `createScriptRunner({ observers })`), behind `authorize` ('metrics:read').
+   * Without it there is no /metrics route.
+   */
+  metrics?: { render(): Promise<{ contentType: string; body: string }> };
+  /** `GET /health` answers 200 or 503 within this time (ms). Default 2,000. */
+  healthTimeoutMs?: number;
   /** Where unexpected (5xx) errors are reported. Default console. */
   logger?: { error(message: string): void };
 }

@@ -287,6 +287,20 @@ class BullmqDispatcher implements Dispatcher {
     this.admitted = Math.max(0, this.admitted - 1);
   }
 
+  /** Jobs waiting in the fleet's queue (the same number on every node). */
+  async queued(): Promise<number> {
+    const { queue } = this.open();
+    const counts = await this.redisCall('count the waiting jobs', () => queue.getJobCounts(...WAITING_STATES));
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
+  /** Redis answers a PING on this node's connection (which fails at once while disconnected). */
+  async health(): Promise<void> {
+    const { publisher } = this.open();
+    if (publisher.status !== 'ready') throw new Error(`Redis is not connected (${publisher.status})`);
+    await publisher.ping();
+  }
+
   /** One node of the deployment sweeps per interval (see sweeps.ts). */
   scheduleSweep(sweep: () => Promise<unknown>, intervalMs: number): void {
     if (this.closing !== null || this.sweeps !== null) return;

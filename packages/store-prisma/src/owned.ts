@@ -62,6 +62,7 @@ export function ownedStore(
     listExpiredExecutions: gate(inner.listExpiredExecutions),
     deleteExecution: gate(inner.deleteExecution),
     deleteScript: gate(inner.deleteScript),
+    ping: gate(inner.ping),
     async close() {
       await ready.catch(() => undefined);
       await prisma.$disconnect();

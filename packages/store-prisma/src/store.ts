@@ -168,7 +168,14 @@ export type FullStore = Store &
   Required<
     Pick<
       Store,
-      'listScriptsWithLastExecution' | 'putArtifact' | 'listArtifacts' | 'readArtifact' | 'listExpiredExecutions' | 'deleteExecution' | 'deleteScript'
+      | 'listScriptsWithLastExecution'
+      | 'putArtifact'
+      | 'listArtifacts'
+      | 'readArtifact'
+      | 'listExpiredExecutions'
+      | 'deleteExecution'
+      | 'deleteScript'
+      | 'ping'
     >
   >;
 
@@ -396,5 +403,9 @@ export function prismaStore(
 
     ...artifactMethods(prisma),
     ...retentionMethods(prisma),
+
+    async ping() {
+      await prisma.$queryRaw`SELECT 1`;
+    },
   };
 }

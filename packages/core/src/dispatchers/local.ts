@@ -24,6 +24,10 @@ export class LocalDispatcher implements Dispatcher {
 
   constructor(private readonly options: LocalDispatcherOptions) {}
 
+  async queued(): Promise<number> {
+    return this.waiting.filter((r) => !r.cancelled).length;
+  }
+
   attach(host: DispatchHost): void {
     this.host = host;
   }

@@ -29,6 +29,10 @@ export interface RedisServer {
   port: number;
   /** SIGKILL, then start again on the same port with the same data (a crash and a restart). */
   restart(downMs?: number): Promise<void>;
+  /** SIGKILL only (the data stays); `start()` brings it back on the same port. */
+  kill(): Promise<void>;
+  /** Starts a killed server again; resolves when it answers PING. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,6 +81,8 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    kill,
+    start,
     async restart(downMs = 500) {
       await kill();
       await new Promise((r) => setTimeout(r, downMs));
