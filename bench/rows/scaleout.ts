@@ -14,6 +14,11 @@
  *   first (live delivery, not catch-up); run() → last line at the last client, less that pause.
  *   Every client must get every line exactly once and in order.
  *
+ * - web-node CPU per line: four more web nodes with `logEvents: 'all'` (every batch to every node, as
+ *   before per-execution channels) and four with the default `watched`; per variant 8 concurrent
+ *   runs requested through its first node, one socket.io viewer on that node following one of
+ *   them; the CPU the variant's four web-node processes used, per line printed.
+ *
  * The machine's CPU use during each throughput variant (from /proc/stat) is reported, because on
  * one 2-core machine a second worker process adds no cores.
  */
@@ -42,6 +47,10 @@ const MAX_SPLIT_RATIO = 1.5;
  * store racing the run (the catchup row measures those).
  */
 const FAN_PAUSE_S = 1;
+/** Web nodes per variant of the web-node CPU part. */
+const FLEET_WEB_NODES = 4;
+/** Watched-only web nodes must use at most this share of the CPU per line of nodes that get every batch. */
+const MAX_WATCHED_SHARE = 0.5;
 /** MANY_LINES after a pause of argv[2] seconds. */
 const PAUSED_MANY_LINES = `import sys, time\ntime.sleep(float(sys.argv[2]))\n${MANY_LINES}`;
 
@@ -192,8 +201,8 @@ export const run: Row = async (ctx) => {
       });
       return node;
     };
-    const startWeb = async (name: string): Promise<NodeProcess> => {
-      const node = await startNode(name, 'web-node.ts', env, 60_000);
+    const startWeb = async (name: string, extra: Record<string, string> = {}): Promise<NodeProcess> => {
+      const node = await startNode(name, 'web-node.ts', { ...env, ...extra }, 60_000);
       nodes.push(node);
       return node;
     };
@@ -305,12 +314,44 @@ export const run: Row = async (ctx) => {
       return { last: Math.max(...lasts), first: Math.min(...lasts), stored: end!.at - startPerf - pause };
     };
 
+    // The web-node CPU part: two fleets of web nodes over the same workers, one per log flow.
+    const fleets = {
+      all: await Promise.all(Array.from({ length: FLEET_WEB_NODES }, (_, i) => startWeb(`all-logs web ${i + 1}`, { LOG_EVENTS: 'all' }))),
+      watched: await Promise.all(Array.from({ length: FLEET_WEB_NODES }, (_, i) => startWeb(`watched web ${i + 1}`, { LOG_EVENTS: 'watched' }))),
+    };
+    /** 8 runs through the fleet's first node, one viewer there on the first run: CPU µs per printed line of the fleet's web nodes. */
+    const webCpu = async (flow: 'all' | 'watched'): Promise<number> => {
+      const fleet = fleets[flow];
+      const origin = originOf(fleet[0]!);
+      const client = createScriptRunnerClient({ baseUrl: `${origin}/api` });
+      const viewer = await startClientThread({ task: 'follow', origin, baseUrl: `${origin}/api`, sockets: 1, sse: false, expected: lines, latency: false, timeoutMs: 120_000 });
+      threads.push(viewer);
+      const ticks = () => fleet.reduce((sum, node) => sum + (procTicks(node.process.pid!)?.own ?? 0), 0);
+      const before = ticks();
+      const executions = await Promise.all(Array.from({ length: runs }, () => client.run(scriptId, { args: [String(lines)] })));
+      viewer.send({ type: 'subscribe', executionId: executions[0]!.id });
+      const ids = executions.map((e) => e.id);
+      await waitFinished(ids, 120_000, `scaleout/web CPU (${flow})`);
+      await viewer.next('done', 60_000); // the viewer checked every line once, in order
+      const used = ticks() - before;
+      await closeThreads();
+      await checkStored(ids, lines, `scaleout/web CPU (${flow})`);
+      return ((used / TICKS_PER_SECOND) * 1e6) / (runs * lines);
+    };
+
     await warmUp();
     const two: Throughput[] = [];
     const one: Throughput[] = [];
     const splitSamples: FanSample[] = [];
     const onASamples: FanSample[] = [];
+    const allCpu: number[] = [];
+    const watchedCpu: number[] = [];
     for (let rep = 0; rep < reps; rep++) {
+      for (const flow of rep % 2 === 0 ? (['all', 'watched'] as const) : (['watched', 'all'] as const)) {
+        const perLine = await webCpu(flow);
+        (flow === 'all' ? allCpu : watchedCpu).push(perLine);
+        ctx.log(`rep ${rep + 1}/${reps} web CPU, ${FLEET_WEB_NODES} web nodes, logEvents ${flow}: ${perLine.toFixed(2)} µs per line`);
+      }
       // Alternate the order, so each rep needs one stop or one start of worker 2, and neither variant always goes first.
       for (const workers of rep % 2 === 0 ? [2, 1] : [1, 2]) {
         if (workers === 1 && worker2) {
@@ -353,13 +394,16 @@ export const run: Row = async (ctx) => {
     const stored = median([...splitSamples, ...onASamples].map((s) => s.stored));
     const splitRatio = median(splitSamples.map((s, i) => s.last / onASamples[i]!.last));
     const spread = two.map((s) => s.perWorker.join('+')).join(', ');
-    const met = speedup >= MIN_SPEEDUP && splitRatio <= MAX_SPLIT_RATIO;
+    const allPerLine = median(allCpu);
+    const watchedPerLine = median(watchedCpu);
+    const watchedShare = median(watchedCpu.map((w, i) => w / allCpu[i]!));
+    const met = speedup >= MIN_SPEEDUP && splitRatio <= MAX_SPLIT_RATIO && watchedShare <= MAX_WATCHED_SHARE;
     const pct = (u: number) => `${(u * 100).toFixed(0)}%`;
     const cpuS = (n: number) => `${n.toFixed(1)} s`;
     const cores = cpus().length;
     const where =
       `With one worker the ${fmt.int(total)} lines took ${cpuS(cpuOf(one, 'total'))} of CPU in all — python ${cpuS(cpuOf(one, 'python'))}, the worker process ` +
-      `${cpuS(cpuOf(one, 'workers'))}, the two web nodes ${cpuS(cpuOf(one, 'web'))} (each decodes every batch the workers publish, watched or not), ` +
+      `${cpuS(cpuOf(one, 'workers'))}, the two web nodes ${cpuS(cpuOf(one, 'web'))} (nobody follows these runs on them, so they get their lifecycle events only), ` +
       `PostgreSQL ${cpuS(cpuOf(one, 'postgres'))}, the rest (redis-server, this bench, anything else on the machine) ${cpuS(cpuOf(one, 'other'))} — and kept the ${cores} cores ${pct(busyOne)} busy (two workers: ` +
       `${cpuS(cpuOf(two, 'total'))}, ${pct(busyTwo)}).`;
     const noisy = Math.max(cpuOf(one, 'other'), cpuOf(two, 'other')) > 0.25 * cpuOf(one, 'total') ? ' Other load on the machine took a large share meanwhile, so these numbers are noisy.' : '';
@@ -394,12 +438,15 @@ export const run: Row = async (ctx) => {
         `python printing as fast as it can; every run read back from PostgreSQL and every client checked; medians of ${reps} interleaved repetitions (ratios per repetition)`,
       measured:
         `throughput: 2 workers ${fmt.s(twoMs)} (${fmt.int(total / (twoMs / 1000))} lines/s) · 1 worker ${fmt.s(oneMs)} (${fmt.int(total / (oneMs / 1000))} lines/s) → ${fmt.ratio(speedup)} — ` +
-        `fan-out: ${perNode} on A + ${perNode} on B ${fmt.s(split)} · ${perNode * 2} on A ${fmt.s(onA)} → ${fmt.ratio(splitRatio)}`,
-      target: `every run stored and every client on either web node gets every line once, in order; two workers ≥ ${MIN_SPEEDUP}× one worker's lines/s; split over A and B ≤ ${MAX_SPLIT_RATIO}× all on A`,
+        `fan-out: ${perNode} on A + ${perNode} on B ${fmt.s(split)} · ${perNode * 2} on A ${fmt.s(onA)} → ${fmt.ratio(splitRatio)} — ` +
+        `web-node CPU per line, ${FLEET_WEB_NODES} web nodes, ${runs} runs, one viewer: every batch to every node ${allPerLine.toFixed(2)} µs · watched only ${watchedPerLine.toFixed(2)} µs → ${fmt.ratio(watchedShare)}`,
+      target: `every run stored and every client on either web node gets every line once, in order; two workers ≥ ${MIN_SPEEDUP}× one worker's lines/s; split over A and B ≤ ${MAX_SPLIT_RATIO}× all on A; watched-only web nodes ≤ ${MAX_WATCHED_SHARE}× the CPU per line of nodes that get every batch`,
       met,
       reading:
         `All ${runs * reps * 2} measured runs were stored complete and all ${perNode * 2} clients got all ${fmt.int(fanLines)} lines exactly once and in order in every repetition, ` +
-        `on either web node. ${throughputReading}${noisy} ${fanReading}`,
+        `on either web node. ${throughputReading}${noisy} ${fanReading} ` +
+        `With ${runs} runs on the fleet and one viewer, ${FLEET_WEB_NODES} web nodes that receive every batch spent ${allPerLine.toFixed(2)} µs of CPU per printed line ` +
+        `(each decodes all ${runs} runs); with watched-only channels ${watchedPerLine.toFixed(2)} µs: only the viewer's node decodes one run's batches, the others get the lifecycle events.`,
     };
   } finally {
     await closeThreads().catch(() => undefined);

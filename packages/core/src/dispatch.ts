@@ -80,6 +80,17 @@ export interface Dispatcher {
   cancel(executionId: string): Promise<void>;
   /** Every event this runner published, after the store has it; may be a promise (not awaited). */
   publish?(event: RunnerEvent): void | Promise<void>;
+  /**
+   * Optional: someone on this runner follows `executionId` (`runner.follow()`: the Socket.IO
+   * adapter, the SSE route), so its log batches and progress must reach this runner. A dispatcher
+   * that carries those only to runners that watch (BullMQ: a channel per execution) starts
+   * delivering them here and resolves once it does; lifecycle events reach every runner anyway.
+   * Called once per follow, paired with one `unwatch`; resolves (never rejects) within the
+   * dispatcher's own bound — a follow reads the store after it, and fills any gap from the store.
+   */
+  watch?(executionId: string): Promise<void>;
+  /** The follow that called `watch` ended. */
+  unwatch?(executionId: string): void;
   /** Optional: how many executions wait to start in this dispatcher's queue (for `runner.stats()`). */
   queued?(): Promise<number>;
   /** Optional: resolves when what the dispatcher depends on answers (e.g. Redis), rejects with why not. */

@@ -16,7 +16,7 @@ export abstract class EventHub extends EventEmitter<ScriptRunnerEvents> {
   /** waitFor()/cancel() calls on executions that run elsewhere, woken by their `execution:finished`. */
   private readonly finishWaiters = new Map<string, Set<() => void>>();
   /** Open `follow()`s, by execution: every event that reaches this runner's listeners reaches them. */
-  protected readonly follows = new FollowRegistry();
+  protected readonly follows = new FollowRegistry(() => this.dispatcher);
 
   protected abstract readonly logger: Logger;
   protected abstract readonly transports: Transport[];

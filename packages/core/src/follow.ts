@@ -19,6 +19,7 @@
  * (better-sqlite3) would otherwise resolve every read in the same macrotask and keep I/O waiting.
  * Live batches wait in a bounded buffer; beyond it they are dropped and read back from the store.
  */
+import type { Dispatcher } from './dispatch.js';
 import type { Execution, LogLine, ProgressEvent, RunnerEvent } from './types.js';
 
 /** Options of `runner.follow()`. */
@@ -293,17 +294,23 @@ export class Follower implements LogFollow {
 export class FollowRegistry {
   private readonly byExecution = new Map<string, Set<Follower>>();
 
-  add(follower: Follower): void {
+  /** `interest`: the dispatcher, told which executions are followed here (see `Dispatcher.watch`). */
+  constructor(private readonly interest: () => Pick<Dispatcher, 'watch' | 'unwatch'>) {}
+
+  /** Resolves once the dispatcher delivers the execution's live events here (at once without one that filters). */
+  add(follower: Follower): Promise<void> {
     let set = this.byExecution.get(follower.executionId);
     if (!set) this.byExecution.set(follower.executionId, (set = new Set()));
     set.add(follower);
+    const watching = this.interest().watch?.(follower.executionId);
+    return watching ? watching.catch(() => undefined) : Promise.resolve();
   }
 
   remove = (follower: Follower): void => {
     const set = this.byExecution.get(follower.executionId);
-    if (!set) return;
-    set.delete(follower);
+    if (!set?.delete(follower)) return;
     if (set.size === 0) this.byExecution.delete(follower.executionId);
+    this.interest().unwatch?.(follower.executionId);
   };
 
   deliver(event: RunnerEvent): void {

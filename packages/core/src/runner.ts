@@ -294,9 +294,11 @@ class Runner extends EventHub implements ScriptRunner {
     const maxBufferedLines = positiveInt(options.maxBufferedLines, 10 * pageSize, 'maxBufferedLines', 1);
     const read = (after: number, limit: number) => this.storeCall(() => this.store.readLogs(executionId, { afterSeq: after, limit }));
     const follower = new Follower(executionId, read, this.follows.remove, options.signal, { afterSeq, pageSize, maxBufferedLines });
-    // Capture first: whatever is published from here on reaches the follower, so no read below can miss it.
-    this.follows.add(follower);
+    // Capture first: whatever is published from here on reaches the follower, so no read below can
+    // miss it — once the dispatcher delivers this execution's events here (a fleet's web node).
+    const watching = this.follows.add(follower);
     try {
+      await watching;
       follower.start(await this.getExecution(executionId));
     } catch (error) {
       follower.close();

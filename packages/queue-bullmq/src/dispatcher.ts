@@ -51,6 +51,14 @@ export interface BullmqDispatcherOptions {
   /** How long a Redis call of `run()`/`cancel()` may take before it fails with `unavailable`. Default 5,000. */
   redisTimeoutMs?: number;
   /**
+   * Which log batches (and progress) a web node receives: `watched` (default) only those of the
+   * executions someone on this node follows (`runner.follow()`: Socket.IO, SSE), over a channel
+   * per execution subscribed on demand; `all` every execution's, as if all were followed (for
+   * `runner.on('execution:log')` listeners that want every run). Lifecycle events (queued, started,
+   * finished, scripts) reach every node either way.
+   */
+  logEvents?: 'watched' | 'all';
+  /**
    * How often this node looks for executions whose worker died (jobs whose lock expired) and ends
    * them `interrupted`: on a worker, BullMQ's stalled check; on a web node, a scan of the active
    * jobs. Default: on workers half of `lockDurationMs` (at least 1,000), on web nodes 5,000.
@@ -95,6 +103,7 @@ interface Settings {
   redisTimeoutMs: number;
   /** As given; the default depends on the role (see BullmqDispatcherOptions.stalledIntervalMs). */
   stalledIntervalMs: number | undefined;
+  logEvents: 'watched' | 'all';
 }
 
 interface WorkSettings {
@@ -195,6 +204,7 @@ function settingsOf(options: BullmqDispatcherOptions): Settings {
     maxQueued: positive(options.maxQueued, 1000, 'maxQueued'),
     redisTimeoutMs: positive(options.redisTimeoutMs, 5000, 'redisTimeoutMs'),
     stalledIntervalMs: options.stalledIntervalMs === undefined ? undefined : positive(options.stalledIntervalMs, 0, 'stalledIntervalMs'),
+    logEvents: logEventsOf(options.logEvents),
   };
 }
 
@@ -208,11 +218,15 @@ class BullmqDispatcher implements Dispatcher {
    * it is. Bounded: past PENDING_EVENT_BYTES they are dropped (viewers fill gaps from the store) rather
    * than piling up in memory while Redis is away.
    */
-  private readonly pendingEvents: string[] = [];
+  private readonly pendingEvents: Array<{ channel: string; message: string }> = [];
   private pendingBytes = 0;
   /** Places admit() granted whose job dispatch() has not added yet. */
   private admitted = 0;
   private readonly eventsChannel: string;
+  /** `<eventsChannel>:x:<executionId>` carries that execution's log batches and progress. */
+  private readonly logChannelPrefix: string;
+  /** Executions followed on this node: how many follows, and the subscription they wait for. */
+  private readonly watched = new Map<string, { follows: number; subscribed: Promise<void> }>();
   private readonly controlChannel: string;
   private worker: Worker<JobData> | null = null;
   /** Executions whose job this worker's processor is handling right now. */
@@ -234,6 +248,7 @@ class BullmqDispatcher implements Dispatcher {
   ) {
     const { queueName, prefix } = settings;
     this.eventsChannel = `${prefix}:${queueName}:scriptrunner:events`;
+    this.logChannelPrefix = `${this.eventsChannel}:x:`;
     this.controlChannel = `${prefix}:${queueName}:scriptrunner:control`;
     this.claimPrefix = `${prefix}:${queueName}:scriptrunner:abandoned:`;
   }
@@ -250,11 +265,16 @@ class BullmqDispatcher implements Dispatcher {
     const subscriber = new Redis({ ...redis, maxRetriesPerRequest: null });
     subscriber.on('error', () => undefined); // ioredis reconnects and resubscribes by itself
     this.connections = { queue, publisher, subscriber };
-    // Workers only need commands; web nodes need every event to show remote runs live.
+    // Workers only need commands; web nodes need the lifecycle of every run, and the lines of the
+    // runs followed here (watch()), or of all runs with logEvents: 'all'.
     const channels = this.work ? [this.controlChannel] : [this.eventsChannel, this.controlChannel];
     subscriber.subscribe(...channels).catch((error: unknown) => this.reportOnce('subscribe', error));
+    if (!this.work && this.settings.logEvents === 'all') {
+      subscriber.psubscribe(`${this.logChannelPrefix}*`).catch((error: unknown) => this.reportOnce('subscribe', error));
+      subscriber.on('pmessage', (_pattern: string, _channel: string, message: string) => this.received(message));
+    }
     subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.eventsChannel) this.received(message);
+      if (channel === this.eventsChannel || channel.startsWith(this.logChannelPrefix)) this.received(message);
       else if (channel === this.controlChannel) this.command(message);
     });
     if (this.work) this.startWorker(host, this.work);
@@ -352,28 +372,61 @@ class BullmqDispatcher implements Dispatcher {
 
   publish(event: RunnerEvent): void {
     const message = encodeEvent(this.node, event);
+    // A run's lines and progress go to its own channel, which only nodes that follow it subscribe to.
+    const channel =
+      event.type === 'execution:log' || event.type === 'execution:progress' ? this.logChannelPrefix + event.data.executionId : this.eventsChannel;
     if (this.connections?.publisher.status !== 'ready' || this.pendingEvents.length > 0) {
       if (this.pendingBytes + message.length <= PENDING_EVENT_BYTES) {
-        this.pendingEvents.push(message);
+        this.pendingEvents.push({ channel, message });
         this.pendingBytes += message.length;
       } else {
         this.publishFailed(new Error(`Redis is not connected and ${PENDING_EVENT_BYTES} bytes of events are waiting`));
       }
       return;
     }
-    this.send(message);
+    this.send(channel, message);
+  }
+
+  /**
+   * Someone here follows `executionId`: subscribe to its channel (once for all its follows) and
+   * resolve when Redis confirmed, or after redisTimeoutMs (Redis away: ioredis subscribes when it
+   * is back; the follow fills what it missed from the store meanwhile).
+   */
+  watch(executionId: string): Promise<void> {
+    const connections = this.connections;
+    if (!connections || this.closing !== null || this.settings.logEvents === 'all') return Promise.resolve();
+    const current = this.watched.get(executionId);
+    if (current) {
+      current.follows++;
+      return current.subscribed;
+    }
+    const subscribed = connections.subscriber.subscribe(this.logChannelPrefix + executionId).then(
+      () => undefined,
+      (error: unknown) => this.reportOnce('subscribe to a followed execution', error),
+    );
+    const entry = { follows: 1, subscribed: settleWithin(subscribed, this.settings.redisTimeoutMs) };
+    this.watched.set(executionId, entry);
+    return entry.subscribed;
+  }
+
+  /** A follow of `executionId` ended: the last one unsubscribes (Redis keeps commands in order). */
+  unwatch(executionId: string): void {
+    const entry = this.watched.get(executionId);
+    if (!entry || --entry.follows > 0) return;
+    this.watched.delete(executionId);
+    this.connections?.subscriber.unsubscribe(this.logChannelPrefix + executionId).catch(() => undefined);
   }
 
   /** Sends what waited for the connection, in order. */
   private flushEvents(): void {
     this.pendingBytes = 0;
-    for (const message of this.pendingEvents.splice(0)) this.send(message);
+    for (const { channel, message } of this.pendingEvents.splice(0)) this.send(channel, message);
   }
 
-  private send(message: string): void {
+  private send(channel: string, message: string): void {
     const publisher = this.connections?.publisher;
     if (!publisher) return;
-    publisher.publish(this.eventsChannel, message).then(
+    publisher.publish(channel, message).then(
       () => {
         this.publishFailing = false;
       },
@@ -624,6 +677,16 @@ function guardConnectionErrors(owner: object): void {
     connection.emit = (event: string | symbol, ...args: unknown[]) =>
       event === 'error' && connection.listenerCount('error') === 0 ? false : emit(event, ...args);
   }
+}
+
+function logEventsOf(value: unknown): 'watched' | 'all' {
+  if (value === undefined || value === 'watched' || value === 'all') return value ?? 'watched';
+  throw new ScriptRunnerError('validation', `logEvents must be 'watched' or 'all', got ${String(value)}`);
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  await bounded(promise, ms, () => undefined);
 }
 
 /** Waits for `promise` at most `ms`, then gives up on it (after `onTimeout`). */

@@ -1,7 +1,8 @@
 /**
  * One web node, as its own OS process: Express (REST + SSE) and Socket.IO over a runner whose
- * executions run on BullMQ workers. Env: REDIS_URL, DATABASE_URL; optional MAX_QUEUED and
- * STALLED_MS (how often it looks for executions whose worker died). Prints `{"port":N}` when ready.
+ * executions run on BullMQ workers. Env: REDIS_URL, DATABASE_URL; optional MAX_QUEUED, STALLED_MS
+ * (how often it looks for executions whose worker died) and LOG_EVENTS (`watched`, the default, or
+ * `all`). Prints `{"port":N}` when ready.
  */
 import { createServer } from 'node:http';
 import { attachScriptRunner } from '@scriptrunner/adapter-socketio';
@@ -19,6 +20,7 @@ const runner = createScriptRunner({
     connection: process.env.REDIS_URL!,
     maxQueued: Number(process.env.MAX_QUEUED ?? 1000),
     ...(process.env.STALLED_MS ? { stalledIntervalMs: Number(process.env.STALLED_MS) } : {}),
+    ...(process.env.LOG_EVENTS === 'all' ? { logEvents: 'all' as const } : {}),
   }),
   logger: { warn: (m) => console.error(m), error: (m) => console.error(m) },
 });
