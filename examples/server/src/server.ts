@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createScriptRunnerRouter } from '@scriptrunner/adapter-express';
 import { attachScriptRunner } from '@scriptrunner/adapter-socketio';
 import { createScriptRunner } from '@scriptrunner/core';
+import { scriptRunnerMetrics } from '@scriptrunner/metrics';
 import { postgresStore } from '@scriptrunner/store-prisma/postgresql';
 import { sqliteStore } from '@scriptrunner/store-prisma/sqlite';
 import express from 'express';
@@ -33,8 +34,11 @@ const store =
 // Migrations are applied here, at start: a database problem stops the demo with its reason.
 await store.ready;
 
+// Prometheus metrics at /api/scripts-runner/metrics; /api/scripts-runner/health answers 200/503.
+const metrics = scriptRunnerMetrics();
 const runner = createScriptRunner({
   store,
+  observers: [metrics],
   workDir: join(dataDir, 'runs'),
   concurrency: 2,
   // Scripts that declare dependencies (experiment_wind_profiles.py) get them from the repository's
@@ -52,7 +56,7 @@ if (existing.items.length === 0 && existsSync(samplesDir)) {
 
 const app = express();
 app.disable('x-powered-by');
-app.use('/api/scripts-runner', createScriptRunnerRouter(runner));
+app.use('/api/scripts-runner', createScriptRunnerRouter(runner, { metrics }));
 if (!existsSync(join(webDir, 'index.html'))) {
   console.warn(`[demo] the web UI is not built (${webDir}); run \`npm run build\` at the repository root`);
 }

@@ -132,6 +132,10 @@ describe('the demo server', () => {
     expect(second.execution.status).toBe('succeeded');
     expect(second.lines.some((l) => l.includes('dependencies: installing'))).toBe(false);
     expect(second.lines.some((l) => l.includes('dependencies: reusing environment'))).toBe(true);
+    // The demo serves its metrics and health: the two runs are counted.
+    const metrics = await (await fetch(`${demo.base}/api/scripts-runner/metrics`)).text();
+    expect(metrics).toMatch(/^scriptrunner_runs_finished_total\{status="succeeded"\} 2$/m);
+    expect((await fetch(`${demo.base}/api/scripts-runner/health`)).status).toBe(200);
   });
 
   it('on Ctrl-C cancels running scripts, records them as interrupted and leaves no process behind', { timeout: 60_000 }, async () => {
