@@ -8,6 +8,7 @@
  * execution was ended elsewhere meanwhile (cancelled while it waited, marked `interrupted` by
  * another node) does not start, or does not overwrite that end.
  */
+import type { DropKind } from './observe.js';
 import { collectArtifacts, OUTPUT_DIR_ENV } from './artifacts/collect.js';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { LinePipeline } from './lines/pipeline.js';
@@ -32,6 +33,8 @@ export interface RunHooks {
   log(lines: LogLine[]): void | Promise<void>;
   progress(progress: ProgressEvent): void;
   error(error: Error): void;
+  /** Output the run did not keep whole (see `RunnerObserver.dropped`). */
+  dropped(what: DropKind, count: number): void;
 }
 
 export interface RunRequest {
@@ -82,7 +85,11 @@ export class ExecutionRun {
     this.pipeline = new LinePipeline(id, settings, (lines) => hooks.log(lines));
     this.pipeline.on('pause', (paused) => this.proc?.setPaused(paused));
     this.pipeline.on('progress', (progress) => hooks.progress(progress));
-    this.pipeline.on('overLimit', (reason) => this.stop('output_limit', `stopped: ${reason}`));
+    this.pipeline.on('overLimit', (reason) => {
+      hooks.dropped('output_over_cap', 1);
+      this.stop('output_limit', `stopped: ${reason}`);
+    });
+    this.pipeline.on('cut', () => hooks.dropped('line_cut', 1));
     this.pipeline.on('storeRetry', (error, attempt) =>
       hooks.error(
         new ScriptRunnerError('store', `storing log lines of ${id} failed (attempt ${attempt}), retrying: ${describeError(error)}`, {
@@ -290,6 +297,7 @@ export class ExecutionRun {
       store: this.settings.store,
       settings: this.settings.artifacts,
       say: (level, text) => this.pipeline.system(level, text),
+      skipped: (count) => this.hooks.dropped('artifact_skipped', count),
     });
   }
 

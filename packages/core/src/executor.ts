@@ -7,6 +7,7 @@
  * `execution:finished` only when its own transition applied: whoever ended it first publishes,
  * nobody publishes twice.
  */
+import type { DropKind } from './observe.js';
 import type { DispatchHost, DispatchRequest } from './dispatch.js';
 import { describeError, ScriptRunnerError } from './errors.js';
 import { ExecutionRun } from './execution.js';
@@ -25,6 +26,7 @@ export interface ExecutorEvents {
   /** An event from another runner: to this runner's listeners only. */
   emitLocal(event: RunnerEvent): void;
   error(error: unknown): void;
+  dropped(what: DropKind, count: number): void;
 }
 
 interface Tracked {
@@ -288,6 +290,7 @@ export class Executor implements DispatchHost {
         log: (lines) => this.events.publish({ type: 'execution:log', data: { executionId: id, lines } }),
         progress: (progress) => void this.events.publish({ type: 'execution:progress', data: progress }),
         error: (error) => this.events.error(error),
+        dropped: (what, count) => this.events.dropped(what, count),
       },
     );
     tracked.run = run;

@@ -15,7 +15,7 @@ export type {
 } from './runner.js';
 export type { FollowOptions, FollowItem, LogFollow } from './follow.js';
 export type { RetentionOptions, SweepResult } from './retention.js';
-export type { RunnerObserver, RunnerStats, HealthReport, HealthCheck } from './observe.js';
+export type { RunnerObserver, RunnerStats, HealthReport, HealthCheck, DropKind } from './observe.js';
 export { memoryStore } from './stores/memory.js';
 /** For store authors: the keyset cursor format the built-in stores use (opaque to callers). */
 export { encodeCursor, decodeCursor, decodeCursorOrThrow } from './stores/cursor.js';

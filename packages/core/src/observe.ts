@@ -23,7 +23,17 @@ export interface RunnerObserver {
   swept?(result: SweepResult): void;
   /** An error the runner reported (its `error` event). */
   error?(error: Error): void;
+  /** Output of one of this runner's runs that was not kept whole: `count` lines cut, runs stopped at an output cap, files not kept. */
+  dropped?(what: DropKind, count: number): void;
 }
+
+/**
+ * What a run did not keep whole: `line_cut` a line longer than maxLineBytes (kept, cut, with a
+ * marker); `output_over_cap` a run stopped at maxLogLines / maxLogBytes (its further output is not
+ * read); `artifact_skipped` a file in the output directory not kept (over an artifacts cap, or a
+ * store without artifacts).
+ */
+export type DropKind = 'line_cut' | 'output_over_cap' | 'artifact_skipped';
 
 /** What a runner holds right now, for gauges. */
 export interface RunnerStats {

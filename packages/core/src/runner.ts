@@ -98,6 +98,7 @@ class Runner extends EventHub implements ScriptRunner {
         publishHere: (event) => this.publishHere(event),
         emitLocal: (event) => this.emitLocal(event),
         error: (error) => this.reportError(error),
+        dropped: (what, count) => notify(this.observers, (o) => o.dropped?.(what, count)),
       },
     );
     this.ready = this.executor.ready;

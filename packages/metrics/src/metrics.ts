@@ -67,6 +67,12 @@ export function scriptRunnerMetrics(options: ScriptRunnerMetricsOptions = {}): S
     help: 'Executions that hit an output cap: a line cut at maxLineBytes, or output past maxLogLines / maxLogBytes dropped.',
     registers,
   });
+  const dropped = new Counter({
+    name: `${prefix}dropped_total`,
+    help: 'Output not kept whole, by what: line_cut (lines cut at maxLineBytes), output_over_cap (runs stopped at maxLogLines/maxLogBytes), artifact_skipped (files not kept).',
+    labelNames: ['what'],
+    registers,
+  });
   const lines = new Counter({ name: `${prefix}log_lines_persisted_total`, help: 'Log lines this runner stored (then published).', registers });
   const bytes = new Counter({ name: `${prefix}log_bytes_persisted_total`, help: 'UTF-8 bytes of the text of the log lines this runner stored.', registers });
   const storeCalls = new Histogram({
@@ -167,6 +173,9 @@ export function scriptRunnerMetrics(options: ScriptRunnerMetricsOptions = {}): S
       sweeps.inc();
       sweptExecutions.inc(result.executionsDeleted);
       sweptScripts.inc(result.scriptsDeleted);
+    },
+    dropped(what, count) {
+      dropped.inc({ what }, count);
     },
     error(error) {
       errors.inc({ code: isScriptRunnerError(error) ? error.code : 'other' });

@@ -70,6 +70,7 @@ describe('metrics', () => {
       isolation: 'none',
       concurrency: 1,
       maxLineBytes: 1024,
+      artifacts: { maxFiles: 1 },
       logger: silentLogger,
       retention: { keepPerScript: 0, intervalMs: 0 },
     });
@@ -78,7 +79,17 @@ describe('metrics', () => {
 
     const lines = Array.from({ length: 100 }, (_, i) => `line ${i} é`);
     const ok = await runner.uploadScript({ filename: 'test_ok.py', content: `for i in range(100):\n    print(f"line {i} é")\n` });
-    const bad = await runner.uploadScript({ filename: 'test_bad.py', content: 'print("x" * 5000)\nraise SystemExit(3)\n' });
+    // A line over maxLineBytes, two files where one is kept, then a failure.
+    const bad = await runner.uploadScript({
+      filename: 'test_bad.py',
+      content: [
+        'import os',
+        'print("x" * 5000)',
+        'for name in ("a.txt", "b.txt"):',
+        '    with open(os.path.join(os.environ["SCRIPTRUNNER_OUTPUT_DIR"], name), "w") as f: f.write(name)',
+        'raise SystemExit(3)',
+      ].join('\n'),
+    });
     const gated = await runner.uploadScript({
       filename: 'test_gated.py',
       content: `import os, time\nprint("waiting", flush=True)\nwhile not os.path.exists(${JSON.stringify(go)}):\n    time.sleep(0.02)\n`,
@@ -106,6 +117,8 @@ describe('metrics', () => {
     expect(after.get('scriptrunner_runs_finished_total{status="succeeded"}')).toBe(3);
     expect(after.get('scriptrunner_runs_finished_total{status="failed"}')).toBe(1);
     expect(after.get('scriptrunner_runs_truncated_total')).toBe(1); // the 5,000-character line was cut
+    expect(after.get('scriptrunner_dropped_total{what="line_cut"}')).toBe(1);
+    expect(after.get('scriptrunner_dropped_total{what="artifact_skipped"}')).toBe(1); // maxFiles: 1
     expect(after.get('scriptrunner_run_duration_seconds_count{status="succeeded"}')).toBe(3);
     expect(after.get('scriptrunner_runs_running')).toBe(0);
     expect(after.get('scriptrunner_queue_depth')).toBe(0);
@@ -127,6 +140,19 @@ describe('metrics', () => {
     expect(parse(await viaFetch.text()).get('scriptrunner_runs_started_total')).toBe(4);
     const plain = await listen(metricsHandler(metrics));
     expect((await scrape(plain)).get('scriptrunner_runs_started_total')).toBe(4);
+  });
+
+  it('count a run stopped at an output cap', { timeout: 30_000 }, async () => {
+    const metrics = scriptRunnerMetrics();
+    const runner = createScriptRunner({ observers: [metrics], isolation: 'none', maxLogLines: 10, logger: silentLogger });
+    cleanups.push(() => runner.close());
+    const script = await runner.uploadScript({ filename: 'test_chatty.py', content: 'for i in range(100000):\n    print(i)\n' });
+    const final = await runner.waitFor((await runner.run(script.id)).id);
+    expect(final).toMatchObject({ status: 'failed', truncated: true });
+    const series = parse((await metrics.render()).body);
+    expect(series.get('scriptrunner_dropped_total{what="output_over_cap"}')).toBe(1);
+    expect(series.get('scriptrunner_runs_truncated_total')).toBe(1);
+    expect(series.get('scriptrunner_log_lines_persisted_total')).toBeLessThanOrEqual(20); // 10 lines and the runner's own notes
   });
 
   it('/metrics is behind authorize and absent without the option; /health answers', async () => {

@@ -81,6 +81,8 @@ export interface CollectContext {
   settings: ArtifactSettings;
   /** A `system` line of the run. */
   say(level: 'info' | 'warn' | 'error', text: string): void;
+  /** How many files were not kept (over a cap, or a store without artifacts), once, when > 0. */
+  skipped?(count: number): void;
 }
 
 /** Keeps what the run left in its output directory; resolves with how many files were stored. Never rejects. */
@@ -93,9 +95,10 @@ export async function collectArtifacts(ctx: CollectContext): Promise<number> {
   };
   const found: Found[] = [];
   await walk(ctx.outDir, '', 0, found, skip);
-  if (found.length === 0) return reportSkips(skipped, say, 0);
+  if (found.length === 0) return reportSkips(skipped, ctx, 0);
   if (!store.putArtifact) {
     say('warn', `${found.length} file(s) in ${OUTPUT_DIR_ENV} not kept: the store keeps no artifacts (it has no putArtifact)`);
+    ctx.skipped?.(found.length + skipped.length);
     return 0;
   }
   let kept = 0;
@@ -110,11 +113,12 @@ export async function collectArtifacts(ctx: CollectContext): Promise<number> {
     kept += 1;
     total += stored;
   }
-  return reportSkips(skipped, say, kept);
+  return reportSkips(skipped, ctx, kept);
 }
 
-function reportSkips(skipped: string[], say: CollectContext['say'], kept: number): number {
-  if (skipped.length > NAMED_SKIPS) say('warn', `${skipped.length - NAMED_SKIPS} more artifact(s) not kept (over the caps above)`);
+function reportSkips(skipped: string[], ctx: CollectContext, kept: number): number {
+  if (skipped.length > NAMED_SKIPS) ctx.say('warn', `${skipped.length - NAMED_SKIPS} more artifact(s) not kept (over the caps above)`);
+  if (skipped.length > 0) ctx.skipped?.(skipped.length);
   return kept;
 }
 

@@ -35,6 +35,8 @@ export interface PipelineEvents {
   progress: (progress: ProgressEvent) => void;
   /** maxLogLines or maxLogBytes was reached: nothing more is kept; the run should be stopped. */
   overLimit: (reason: string) => void;
+  /** A line longer than maxLineBytes was cut (kept with a marker). */
+  cut: () => void;
   /** A log write failed and will be retried. */
   storeRetry: (error: unknown, attempt: number) => void;
   /** Every attempt of a log write failed: nothing more can be stored. */
@@ -150,7 +152,10 @@ export class LinePipeline extends EventEmitter<PipelineEvents> {
     }
     this.outputLines++;
     this.outputBytes += bytes;
-    if (truncated) this.truncated = true;
+    if (truncated) {
+      this.truncated = true;
+      this.emit('cut');
+    }
     if (stream === 'stderr') {
       this.stderrTail.push(text.length > STDERR_TAIL_LINE_CHARS ? `${text.slice(0, STDERR_TAIL_LINE_CHARS)}…` : text);
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
