@@ -72,8 +72,9 @@ export interface ScriptRunner
   stats(): Promise<RunnerStats>;
   /**
    * Whether the runner can work: the store answers (and, with BullMQ, Redis), each within
-   * `timeoutMs` (default 2,000). Never rejects and never takes longer than the timeout: a check
-   * that fails or hangs is reported in the result (`ok: false` with the reason).
+   * `timeoutMs` (1..60,000, default 2,000). Never takes longer than the timeout: a check that
+   * fails or hangs is reported in the result (`ok: false` with the reason); rejects only with a
+   * `validation` error for a bad `timeoutMs`.
    */
   health(options?: { timeoutMs?: number }): Promise<HealthReport>;
   /** Stops accepting work, ends queued and running executions as `interrupted`, waits for them. */

@@ -15,6 +15,8 @@ import type { RunnerEvent } from './types.js';
 export interface RunnerObserver {
   /** Called once, when the runner is created: keep it to read `stats()` / `health()` later. */
   attach?(runner: ScriptRunner): void;
+  /** The runner closed: forget it. */
+  detach?(runner: ScriptRunner): void;
   /** One store call of this runner: the Store method, how long it took, whether it threw. */
   storeCall?(method: string, durationMs: number, failed: boolean): void;
   /** An event this runner published (its own executions), after the store accepted it. */

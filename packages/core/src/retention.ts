@@ -14,6 +14,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Dispatcher } from './dispatch.js';
 import { ScriptRunnerError } from './errors.js';
+import { MAX_TIMER_MS } from './util.js';
 import { notify, type RunnerObserver } from './observe.js';
 import type { Store } from './store.js';
 
@@ -22,7 +23,10 @@ export interface RetentionOptions {
   maxAgeMs?: number;
   /** Keep only the newest this many executions of each script (queued and running ones count, and are never deleted). */
   keepPerScript?: number;
-  /** Delete archived scripts, with all their executions, this long (ms) after they were archived. */
+  /**
+   * Delete archived scripts, with all their executions, this long (ms, at least a minute) after
+   * they were archived: a run started just before the archive is queued well within that.
+   */
   purgeArchivedScriptsAfterMs?: number;
   /** How often the sweeper runs (ms). Default 1 hour; 0: never by itself (call `runner.sweep()`). */
   intervalMs?: number;
@@ -47,13 +51,15 @@ export interface RetentionSettings {
 }
 
 const HOUR = 3_600_000;
-/** Ids asked of the store at a time. */
-const LIST_BATCH = 100;
+/** Ids asked of the store at a time (the contract's largest page: each ask may scan the executions). */
+const LIST_BATCH = 1000;
+/** The shortest purgeArchivedScriptsAfterMs. */
+const MIN_PURGE_DELAY_MS = 60_000;
 
-function optionalNumber(value: unknown, name: string, min: number): number | null {
+function optionalNumber(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | null {
   if (value === undefined) return null;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new ScriptRunnerError('validation', `retention.${name} must be an integer ≥ ${min}, got ${String(value)}`, {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ScriptRunnerError('validation', `retention.${name} must be an integer from ${min} to ${max}, got ${String(value)}`, {
       details: { field: `retention.${name}` },
     });
   }
@@ -69,8 +75,9 @@ export function resolveRetention(options: RetentionOptions | undefined, store: S
   const settings: RetentionSettings = {
     maxAgeMs: optionalNumber(options.maxAgeMs, 'maxAgeMs', 1),
     keepPerScript: optionalNumber(options.keepPerScript, 'keepPerScript', 0),
-    purgeArchivedScriptsAfterMs: optionalNumber(options.purgeArchivedScriptsAfterMs, 'purgeArchivedScriptsAfterMs', 0),
-    intervalMs: optionalNumber(options.intervalMs, 'intervalMs', 0) ?? HOUR,
+    purgeArchivedScriptsAfterMs: optionalNumber(options.purgeArchivedScriptsAfterMs, 'purgeArchivedScriptsAfterMs', MIN_PURGE_DELAY_MS),
+    // A timer fires at once for anything longer (and the sweeper would never rest).
+    intervalMs: optionalNumber(options.intervalMs, 'intervalMs', 0, MAX_TIMER_MS) ?? HOUR,
     batchRows: optionalNumber(options.batchRows, 'batchRows', 1) ?? 500,
   };
   if (settings.maxAgeMs === null && settings.keepPerScript === null && settings.purgeArchivedScriptsAfterMs === null) {
@@ -137,7 +144,10 @@ export class Sweeper {
     if (this.settings.intervalMs === 0 || this.stopped) return;
     this.timer = setTimeout(() => {
       this.sweep()
-        .catch((error: unknown) => this.report(error))
+        .catch((error: unknown) => {
+          // A sweep cut short by close() is not a failure.
+          if (!(error instanceof ScriptRunnerError && error.code === 'closed')) this.report(error);
+        })
         .finally(() => this.startTimer());
     }, this.settings.intervalMs);
     // A sweeper alone never keeps the process alive.
@@ -162,11 +172,14 @@ export class Sweeper {
       if (keepPerScript !== null) query.keepPerScript = keepPerScript;
       for (;;) {
         const ids = await this.store.listExpiredExecutions(query);
-        let deleted = 0;
-        for (const id of ids) if (await this.deleteExecution(id)) deleted++;
-        executionsDeleted += deleted;
+        let gone = 0;
+        for (const id of ids) {
+          const outcome = await this.deleteExecution(id);
+          if (outcome !== 'active') gone++;
+          if (outcome === 'deleted') executionsDeleted++;
+        }
         // A short page is the end; a page of which nothing could go would come back unchanged.
-        if (ids.length < LIST_BATCH || deleted === 0) break;
+        if (ids.length < LIST_BATCH || gone === 0) break;
       }
     }
     if (this.settings.purgeArchivedScriptsAfterMs !== null) {
@@ -177,12 +190,12 @@ export class Sweeper {
     return { executionsDeleted, scriptsDeleted, durationMs: Date.now() - started };
   }
 
-  /** Deletes one execution slice by slice; false when it is queued or running. */
-  private async deleteExecution(id: string): Promise<boolean> {
+  /** Deletes one execution slice by slice: `deleted` by this call, `absent` (gone already), or `active` (kept). */
+  private async deleteExecution(id: string): Promise<'deleted' | 'absent' | 'active'> {
     for (;;) {
       this.checkStopped();
       const progress = await this.store.deleteExecution(id, { maxRows: this.settings.batchRows });
-      if (progress !== 'more') return progress === 'deleted';
+      if (progress !== 'more') return progress;
       // Let the runs writing meanwhile have the event loop (and the database) between slices.
       await nextTurn();
     }
@@ -199,14 +212,24 @@ export class Sweeper {
       cursor = page.nextCursor;
     } while (cursor !== null);
     const purged = { executions: 0, scripts: 0 };
+    const stillDue = async (scriptId: string) => {
+      // Restored (or archived again, later) since the list was read: its runs stay.
+      const script = await this.store.getScript(scriptId);
+      return script !== null && script.status === 'archived' && script.updatedAt.getTime() <= archivedBefore.getTime();
+    };
     for (const scriptId of due) {
       let blocked = false;
       for (;;) {
+        if (!(await stillDue(scriptId))) {
+          blocked = true;
+          break;
+        }
         const page = await this.store.listExecutions({ scriptId, limit: LIST_BATCH });
         if (page.items.length === 0) break;
         for (const execution of page.items) {
-          if (await this.deleteExecution(execution.id)) purged.executions++;
-          else blocked = true;
+          const outcome = await this.deleteExecution(execution.id);
+          if (outcome === 'deleted') purged.executions++;
+          else if (outcome === 'active') blocked = true;
         }
         if (blocked) break; // one is still queued or running: the script waits for a later sweep
       }

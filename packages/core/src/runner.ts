@@ -318,7 +318,7 @@ class Runner extends EventHub implements ScriptRunner {
     return this.monitor.stats();
   }
 
-  health(options: { timeoutMs?: number } = {}): Promise<HealthReport> {
+  async health(options: { timeoutMs?: number } = {}): Promise<HealthReport> {
     return this.monitor.health(positiveInt(options.timeoutMs, 2000, 'timeoutMs', 1, 60_000));
   }
 
@@ -351,6 +351,7 @@ class Runner extends EventHub implements ScriptRunner {
     }
     // Follows of executions that ran here ended with their finish; the rest (running elsewhere) end now.
     this.follows.closeAll();
+    notify(this.observers, (o) => o.detach?.(this));
     if (this.settings.ownsStore) await this.store.close?.();
   }
 

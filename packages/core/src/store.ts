@@ -118,8 +118,10 @@ export interface ExpiredExecutionsQuery {
 
 /** What one `Store.deleteExecution` call did. */
 export type DeleteProgress =
-  /** The execution and everything of it is gone (or there was no execution with that id). */
+  /** This call deleted the last of the execution: it is gone. */
   | 'deleted'
+  /** There was no execution with that id (e.g. another sweep deleted it): nothing to do. */
+  | 'absent'
   /** Some rows were deleted and more remain: call again. */
   | 'more'
   /** The execution is queued or running: nothing was touched. */

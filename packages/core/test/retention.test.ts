@@ -69,16 +69,23 @@ describe('retention', () => {
   });
 
   it('purges archived scripts with their executions once the delay has passed', async () => {
-    const runner = makeRunner({ retention: { purgeArchivedScriptsAfterMs: 0, intervalMs: 0 } });
+    const store = memoryStore();
+    const runner = makeRunner({ store, retention: { purgeArchivedScriptsAfterMs: 60_000, intervalMs: 0 } });
     const archived = await runFixture(runner, 'test_old.py', { code: HELLO });
+    const recent = await runFixture(runner, 'test_recent.py', { code: HELLO });
     const active = await runFixture(runner, 'test_new.py', { code: HELLO });
     await runner.archiveScript(archived.script.id);
+    await runner.archiveScript(recent.script.id);
+    // Archived two minutes ago (the store's record of it), past the one-minute delay; `recent` just now.
+    await store.updateScript(archived.script.id, { updatedAt: new Date(Date.now() - 120_000) });
     const result = await runner.sweep();
     expect(result).toMatchObject({ scriptsDeleted: 1, executionsDeleted: 1 });
     await expect(runner.getScript(archived.script.id)).rejects.toMatchObject({ code: 'not_found' });
     expect(await gone(runner, archived.execution.id)).toBe(true);
     expect((await runner.getScript(active.script.id)).status).toBe('active');
     expect(await gone(runner, active.execution.id)).toBe(false);
+    expect((await runner.getScript(recent.script.id)).status).toBe('archived');
+    expect(await gone(runner, recent.execution.id)).toBe(false);
   });
 
   it('loses no line of a run that streams while a sweep deletes big old logs', { timeout: 60_000 }, async () => {
@@ -117,6 +124,9 @@ describe('retention', () => {
   it('refuses options it cannot honour, with a validation error', async () => {
     expect(() => createScriptRunner({ logger: silentLogger, retention: {} })).toThrow(/at least one of/);
     expect(() => createScriptRunner({ logger: silentLogger, retention: { maxAgeMs: -5 } })).toThrow(/maxAgeMs must be/);
+    // Longer than a timer can wait (it would fire at once, again and again), and a purge without a delay.
+    expect(() => createScriptRunner({ logger: silentLogger, retention: { maxAgeMs: 1000, intervalMs: 30 * 86_400_000 } })).toThrow(/intervalMs must be/);
+    expect(() => createScriptRunner({ logger: silentLogger, retention: { purgeArchivedScriptsAfterMs: 0 } })).toThrow(/purgeArchivedScriptsAfterMs must be/);
     const { listExpiredExecutions: _a, deleteExecution: _b, deleteScript: _c, ...bare } = memoryStore();
     expect(() => createScriptRunner({ logger: silentLogger, store: bare as Store, retention: { maxAgeMs: 1000 } })).toThrow(
       expect.objectContaining({ code: 'validation', message: expect.stringContaining('a store that can delete') }),

@@ -3,7 +3,7 @@
  * Both are reads, behind `authorize` like every route; mount the routes where your monitoring can
  * reach them, or allow these two actions for it.
  */
-import type { ScriptRunner } from '@scriptrunner/core';
+import { ScriptRunnerError, type ScriptRunner } from '@scriptrunner/core';
 import { jsonResponse } from './errors.js';
 import type { Route } from './routes.js';
 import type { RouteOptions } from './types.js';
@@ -12,6 +12,10 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 
 export function operationRoutes<Native>(runner: ScriptRunner, options: RouteOptions<Native>): Route<Native>[] {
   const timeoutMs = options.healthTimeoutMs ?? 2000;
+  // Checked once, here: a bad value must not turn every health probe into an error.
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw new ScriptRunnerError('validation', `healthTimeoutMs must be an integer from 1 to 60000, got ${String(timeoutMs)}`);
+  }
   const routes: Route<Native>[] = [
     {
       method: 'GET',

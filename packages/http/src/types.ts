@@ -87,7 +87,7 @@ export interface RouteOptions<Native> {
    * Without it there is no /metrics route.
    */
   metrics?: { render(): Promise<{ contentType: string; body: string }> };
-  /** `GET /health` answers 200 or 503 within this time (ms). Default 2,000. */
+  /** `GET /health` answers 200 or 503 within this time (ms, 1..60,000). Default 2,000. */
   healthTimeoutMs?: number;
   /** Where unexpected (5xx) errors are reported. Default console. */
   logger?: { error(message: string): void };

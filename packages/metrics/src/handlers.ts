@@ -34,6 +34,9 @@ export function metricsHandler(metrics: ScriptRunnerMetrics): (req: unknown, res
 /** Answers 200 with the runner's health report when every check is ok, else 503 (within `timeoutMs`). */
 export function healthHandler(runner: ScriptRunner, options: { timeoutMs?: number } = {}): (req: unknown, res: NodeResponse) => void {
   return (_req, res) => {
-    void runner.health(options).then((report) => send(res, report.ok ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify(report)));
+    runner.health(options).then(
+      (report) => send(res, report.ok ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify(report)),
+      (error: unknown) => send(res, 503, 'application/json; charset=utf-8', JSON.stringify({ ok: false, error: String(error) })),
+    );
   };
 }

@@ -165,6 +165,10 @@ export function scriptRunnerMetrics(options: ScriptRunnerMetricsOptions = {}): S
     attach(runner) {
       runners.push(runner);
     },
+    detach(runner) {
+      const at = runners.indexOf(runner);
+      if (at >= 0) runners.splice(at, 1);
+    },
     published,
     storeCall(method, durationMs, failed) {
       storeCalls.observe({ method, outcome: failed ? 'error' : 'ok' }, durationMs / 1000);

@@ -19,7 +19,6 @@
  *   and completes the job without running user code twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
 import {
   createScriptRunner,
   isTerminalStatus,
@@ -35,6 +34,7 @@ import {
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { decodeEvent, encodeEvent } from './events.js';
+import { bounded, guardConnectionErrors } from './connections.js';
 import { SweepSchedule } from './sweeps.js';
 
 /** `redis://[:password@]host:port[/db]`, or ioredis options (`{ host, port, password, db, tls }`). */
@@ -663,51 +663,6 @@ class BullmqDispatcher implements Dispatcher {
 }
 
 /**
- * BullMQ 5's RedisConnection emits its failed initial connect as an 'error' event from a promise
- * handler, and `close()` removes all its listeners first: a Queue or Worker closed while Redis is
- * unreachable then throws inside that handler — an unhandled rejection that would end the host
- * process. An 'error' nobody listens to any more is dropped instead (the queue's and worker's own
- * 'error' listeners report everything before close).
- */
-function guardConnectionErrors(owner: object): void {
-  for (const key of ['connection', 'blockingConnection']) {
-    const connection = (owner as Record<string, unknown>)[key] as EventEmitter | undefined;
-    if (!connection || typeof connection.emit !== 'function') continue;
-    const emit = connection.emit.bind(connection);
-    connection.emit = (event: string | symbol, ...args: unknown[]) =>
-      event === 'error' && connection.listenerCount('error') === 0 ? false : emit(event, ...args);
-  }
-}
-
-function logEventsOf(value: unknown): 'watched' | 'all' {
-  if (value === undefined || value === 'watched' || value === 'all') return value ?? 'watched';
-  throw new ScriptRunnerError('validation', `logEvents must be 'watched' or 'all', got ${String(value)}`);
-}
-
-/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  await bounded(promise, ms, () => undefined);
-}
-
-/** Waits for `promise` at most `ms`, then gives up on it (after `onTimeout`). */
-async function bounded(promise: Promise<unknown>, ms: number, onTimeout: () => void): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.then(
-      () => undefined,
-      () => undefined,
-    ),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        onTimeout();
-        resolve();
-      }, ms);
-    }),
-  ]);
-  clearTimeout(timer);
-}
-
-/**
  * QUIT, or a hard disconnect after a second: with Redis away, QUIT waits in the offline queue
  * behind other commands and would never settle.
  */
@@ -745,4 +700,14 @@ export function createScriptWorker(options: ScriptWorkerOptions): ScriptWorker {
   });
   const runner = createScriptRunner({ ...runnerOptions, store, dispatcher, recoverOnStart: false });
   return { runner, close: () => runner.close() };
+}
+
+function logEventsOf(value: unknown): 'watched' | 'all' {
+  if (value === undefined || value === 'watched' || value === 'all') return value ?? 'watched';
+  throw new ScriptRunnerError('validation', `logEvents must be 'watched' or 'all', got ${String(value)}`);
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  await bounded(promise, ms, () => undefined);
 }

@@ -99,7 +99,7 @@ export function retentionMethods(prisma: PrismaClientLike) {
 
     async deleteExecution(id: string, options: { maxRows: number }): Promise<DeleteProgress> {
       const row = (await executions.findUnique({ where: { id }, select: { status: true } })) as { status: string } | null;
-      if (row === null) return 'deleted';
+      if (row === null) return 'absent';
       if (!isTerminalStatus(row.status as never)) return 'active';
       let budget = Math.max(1, options.maxRows);
       budget -= await deleteLogSlice(id, budget);
@@ -109,8 +109,9 @@ export function retentionMethods(prisma: PrismaClientLike) {
       // What is left are a few artifact rows and the execution itself (terminal is final, so the
       // guard only matters for an id reused by nobody; it keeps the delete from ever hitting a run).
       await artifacts.deleteMany({ where: { executionId: id } });
-      await executions.deleteMany({ where: { id, status: terminal } });
-      return 'deleted';
+      const { count } = (await executions.deleteMany({ where: { id, status: terminal } })) as { count: number };
+      // Another sweep (a node whose sweep overlapped) took the row first.
+      return count > 0 ? 'deleted' : 'absent';
     },
 
     async deleteScript(id: string): Promise<boolean> {

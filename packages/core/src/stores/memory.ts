@@ -236,7 +236,7 @@ export function memoryStore(): Store {
 
     async deleteExecution(id) {
       const execution = executions.get(id);
-      if (!execution) return 'deleted';
+      if (!execution) return 'absent';
       if (!isTerminalStatus(execution.status)) return 'active';
       // Each is one map entry here: nothing to slice.
       logs.delete(id);
